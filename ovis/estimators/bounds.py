@@ -1,0 +1,207 @@
+"""Pure functions on log-weights: bounds, normalised weights, ESS, leave-one-out terms, control variates.
+
+Every function takes and returns tensors, holds no state, and works on the last
+dimension (the K particles). Shapes below use ``[*, K]`` for log-weights
+``log w_k = log p(x, z_k) - log q(z_k | x)``; in the estimators ``* = [bs, mc]``.
+
+All leave-one-out quantities cost O(K) time and memory: sums over ``l != k`` are
+computed with prefix and suffix ``logcumsumexp`` in log-space, which is exact and
+stable whatever the magnitude of the log-weights (no ``log(1 - v_k)`` shortcut,
+which silently couples the "leave-one-out" term to ``z_k`` in float32).
+
+References:
+    Burda et al. (2016), Importance Weighted Autoencoders, arXiv:1509.00519.
+    Li & Turner (2016), Renyi Divergence Variational Inference, arXiv:1602.02311.
+    Mnih & Rezende (2016), Variational inference for Monte Carlo objectives (VIMCO), arXiv:1602.06725.
+    Lievin et al. (2020), Optimal Variance Control of the Score Function Gradient Estimator
+    for Importance Weighted Bounds (OVIS), arXiv:2008.01998.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_alpha",
+    "iw_bound",
+    "normalized_weights",
+    "effective_sample_size",
+    "leave_one_out_logsumexp",
+    "leave_one_out_mean",
+    "vimco_control_variate",
+    "ovis_asymptotic_control_variate",
+    "ovis_mc_control_variate",
+]
+
+
+def check_alpha(alpha: float) -> float:
+    """Validate the Renyi parameter: the IWR bound needs ``alpha < 1``."""
+    alpha = float(alpha)
+    if not alpha < 1:
+        raise ValueError(f"alpha={alpha} is invalid: the Renyi (IWR) bound needs alpha < 1 "
+                         f"(alpha=0 gives the importance-weighted bound)")
+    return alpha
+
+
+def iw_bound(log_wk: Tensor, alpha: float = 0.0) -> Tensor:
+    """Importance-weighted Renyi bound ``1/(1-alpha) log 1/K sum_k w_k^(1-alpha)``.
+
+    Args:
+        log_wk: log-weights ``[*, K]``.
+        alpha: Renyi parameter (< 1); ``alpha=0`` is the IW bound L_K.
+
+    Returns:
+        the bound, ``[*]``.
+    """
+    alpha = check_alpha(alpha)
+    K = log_wk.shape[-1]
+    return (torch.logsumexp((1.0 - alpha) * log_wk, dim=-1) - math.log(K)) / (1.0 - alpha)
+
+
+def normalized_weights(log_wk: Tensor, alpha: float = 0.0) -> Tensor:
+    """Self-normalised weights ``v_k = w_k^(1-alpha) / sum_l w_l^(1-alpha)``, ``[*, K]``."""
+    return torch.softmax((1.0 - check_alpha(alpha)) * log_wk, dim=-1)
+
+
+def effective_sample_size(log_wk: Tensor) -> Tensor:
+    """Effective sample size ``(sum_k w_k)^2 / sum_k w_k^2`` in ``[1, K]``, shape ``[*]``."""
+    return torch.exp(2 * torch.logsumexp(log_wk, -1) - torch.logsumexp(2 * log_wk, -1))
+
+
+def leave_one_out_logsumexp(log_wk: Tensor) -> Tensor:
+    """``log sum_{l != k} w_l`` for every k, in O(K), ``[*, K]``.
+
+    Computed as ``logaddexp(prefix_{k-1}, suffix_{k+1})`` with inclusive prefix and
+    suffix ``logcumsumexp``. For ``K = 1`` the sum is empty and the result is ``-inf``.
+    """
+    K = log_wk.shape[-1]
+    if K == 1:
+        return torch.full_like(log_wk, -math.inf)
+    prefix = torch.logcumsumexp(log_wk, dim=-1)
+    suffix = torch.logcumsumexp(log_wk.flip(-1), dim=-1).flip(-1)
+    ninf = torch.full_like(log_wk[..., :1], -math.inf)
+    before = torch.cat([ninf, prefix[..., :-1]], dim=-1)  # log sum_{l < k}
+    after = torch.cat([suffix[..., 1:], ninf], dim=-1)  # log sum_{l > k}
+    return torch.logaddexp(before, after)
+
+
+def leave_one_out_mean(log_wk: Tensor) -> Tensor:
+    """Mean of the *other* log-weights ``1/(K-1) sum_{l != k} log w_l``, ``[*, K]``.
+
+    Accumulated in float64 so that log-weights of magnitude 1e4 and K in the
+    thousands do not lose the k-th term to cancellation. ``K = 1``: zeros.
+    """
+    K = log_wk.shape[-1]
+    if K == 1:
+        return torch.zeros_like(log_wk)
+    lw = log_wk.double()
+    return ((lw.sum(-1, keepdim=True) - lw) / (K - 1)).to(log_wk.dtype)
+
+
+def vimco_control_variate(log_wk: Tensor, arithmetic: bool = False, alpha: float = 0.0) -> Tensor:
+    """VIMCO's baseline ``log 1/K (sum_{l != k} w_l + w_hat_{-k})`` (Mnih & Rezende, 2016, eq. 10).
+
+    ``w_hat_{-k}`` replaces the k-th weight by the geometric (``exp`` of the mean log-weight of
+    the others) or the arithmetic mean of the other weights. With ``alpha``, the weights are
+    ``w^(1-alpha)`` and the result is divided by ``1-alpha`` as in :func:`iw_bound`. It depends on
+    ``z_{-k}`` only. For ``K = 1`` there is no other particle and the baseline is 0.
+
+    Args:
+        log_wk: log-weights ``[*, K]``.
+        arithmetic: arithmetic instead of geometric mean.
+        alpha: Renyi parameter.
+
+    Returns:
+        control variates ``c_k``, ``[*, K]``.
+    """
+    alpha = check_alpha(alpha)
+    K = log_wk.shape[-1]
+    if K == 1:
+        return torch.zeros_like(log_wk)
+    lw = (1.0 - alpha) * log_wk
+    loo = leave_one_out_logsumexp(lw)
+    if arithmetic:
+        # sum_{l!=k} w_l + mean_{l!=k} w_l = K/(K-1) sum_{l!=k} w_l
+        log_hat = loo - math.log(K - 1)
+    else:
+        log_hat = leave_one_out_mean(lw)
+    return (torch.logaddexp(loo, log_hat) - math.log(K)) / (1.0 - alpha)
+
+
+def ovis_asymptotic_control_variate(log_wk: Tensor, gamma: float = 1.0, alpha: float = 0.0,
+                                    base: str = "default") -> Tensor:
+    """OVIS asymptotic control variate, unified expression (Lievin et al., 2020, eq. 17).
+
+    ``c_k = log Z_[-k] - gamma * v_k`` where, by ``base``,
+
+    * ``"default"``: ``log Z_[-k] = log 1/(K-1) sum_{l!=k} w_l + (1 - gamma) log(1 - 1/K)``;
+    * ``"arithmetic"`` / ``"geometric"``: VIMCO's baseline (:func:`vimco_control_variate`).
+
+    ``gamma = 1`` is the high-ESS limit, ``gamma = 0`` the ESS ~ 1 limit. Only ``gamma = 0`` gives
+    a baseline that depends on ``z_{-k}`` alone; ``gamma > 0`` adds ``-gamma v_k``, which
+    depends on ``z_k`` and biases the estimator (see :class:`ovis.estimators.ovis.OvisAsymptotic`).
+    With ``alpha`` the weights are ``w^(1-alpha)``, matching :func:`iw_bound`. For ``K = 1``: 0.
+
+    Args:
+        log_wk: log-weights ``[*, K]``.
+        gamma: interpolation parameter.
+        alpha: Renyi parameter.
+        base: ``"default"``, ``"arithmetic"`` or ``"geometric"``.
+
+    Returns:
+        control variates ``c_k``, ``[*, K]``.
+    """
+    alpha = check_alpha(alpha)
+    K = log_wk.shape[-1]
+    if K == 1:
+        return torch.zeros_like(log_wk)
+    v = normalized_weights(log_wk, alpha)
+    if base == "default":
+        loo = leave_one_out_logsumexp((1.0 - alpha) * log_wk)
+        log_z = (loo - gamma * math.log(K - 1) - (1.0 - gamma) * math.log(K)) / (1.0 - alpha)
+    elif base in ("arithmetic", "geometric"):
+        log_z = vimco_control_variate(log_wk, arithmetic=(base == "arithmetic"), alpha=alpha)
+    else:
+        raise ValueError(f"base={base!r} is invalid; expected 'default', 'arithmetic' or 'geometric'")
+    return log_z - gamma * v
+
+
+def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0.0,
+                            max_elements: int = 2 ** 24) -> Tensor:
+    """OVIS Monte-Carlo estimate of the optimal control variate (Lievin et al., 2020, eq. 12).
+
+    ``c_k = 1/S sum_s d_k(z'_s, z_{-k})`` with ``d_k = L_K - v_k`` evaluated on the particle set
+    where ``z_k`` is replaced by the auxiliary particle ``z'_s ~ q(z|x)``. It depends on
+    ``z_{-k}`` and the auxiliary particles only, so the estimator stays unbiased.
+
+    Cost: O(S*K) time; memory O(S*K) per ``[*]`` entry, bounded by ``max_elements`` through
+    chunking over the S auxiliary particles.
+
+    Args:
+        log_wk: log-weights ``[*, K]``.
+        log_wk_aux: log-weights of the auxiliary particles ``[*, S]``, S >= 1.
+        alpha: Renyi parameter.
+        max_elements: largest intermediate tensor (elements) before chunking over S.
+
+    Returns:
+        control variates ``c_k``, ``[*, K]``.
+    """
+    alpha = check_alpha(alpha)
+    K, S = log_wk.shape[-1], log_wk_aux.shape[-1]
+    if S < 1:
+        raise ValueError("ovis_mc_control_variate needs at least one auxiliary particle (S >= 1)")
+    a = 1.0 - alpha
+    loo = leave_one_out_logsumexp(a * log_wk).unsqueeze(-1)  # [*, K, 1]
+    aux = a * log_wk_aux
+    rows = max(1, log_wk[..., 0].numel())
+    chunk = max(1, min(S, max_elements // max(1, rows * K)))
+    total = torch.zeros_like(log_wk)
+    for start in range(0, S, chunk):
+        lw_s = aux[..., start:start + chunk].unsqueeze(-2)  # [*, 1, s]
+        log_z = torch.logaddexp(loo, lw_s)  # log(sum_{l!=k} w_l + w'_s), [*, K, s]
+        d = (log_z - math.log(K)) / a - torch.exp(lw_s - log_z)
+        total = total + d.sum(-1)
+    return total / S

@@ -1,0 +1,113 @@
+"""Score-function (REINFORCE) estimators of the IW bound gradient, with control variates.
+
+For ``L = 1/(1-alpha) log 1/K sum_k w_k^(1-alpha)`` and ``z_k ~ q(z|x)`` (not reparameterized):
+
+    grad_phi L = E[ sum_k (L - v_k) grad_phi log q(z_k|x) ],   v_k = softmax((1-alpha) log w)_k
+
+A control variate ``c_k`` that depends on ``z_{-k}`` (and independent auxiliary
+particles) only leaves the estimator unbiased:
+``sum_k (L - c_k) grad log q(z_k) + grad L|_z`` where ``grad L|_z`` (z held fixed)
+contributes ``-sum_k v_k grad log q(z_k)`` for the inference parameters and
+``sum_k v_k grad log p(x, z_k)`` for the generative ones.
+
+References:
+    Williams (1992), Simple statistical gradient-following algorithms (REINFORCE).
+    Mnih & Gregor (2014), NVIL, arXiv:1402.0030.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..models.baseline import NeuralBaseline
+from .base import Diagnostics, GradientEstimator
+from .bounds import iw_bound, normalized_weights
+
+__all__ = ["ScoreFunctionEstimator", "Reinforce"]
+
+
+class ScoreFunctionEstimator(GradientEstimator):
+    """Shared machinery of the score-function estimators (REINFORCE, VIMCO, OVIS).
+
+    Subclasses define :meth:`control_variate` and, if they use auxiliary particles,
+    :meth:`particles`. Diagnostics add ``cv/mse``: the mean squared error of the control
+    variate against the learning signal ``d_k = L - v_k``.
+    """
+
+    def particles(self, cfg: Dict[str, Any]) -> Tuple[int, int]:
+        """``(K, S)``: particles in the bound and auxiliary particles; ``K + S`` are evaluated."""
+        return cfg["iw"], 0
+
+    def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Tensor, cfg: Dict[str, Any]) -> Tensor:
+        """Control variates ``c_k`` ``[bs, mc, K]`` (or broadcastable) from detached log-weights."""
+        return torch.zeros_like(log_wk)
+
+    def extra_loss(self, x: Tensor, signal: Tensor, cfg: Dict[str, Any]) -> Optional[Tensor]:
+        """An extra zero-valued term of the loss ``[bs]`` (e.g. to train a baseline)."""
+        return None
+
+    def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
+        K, S = self.particles(cfg)
+        alpha = cfg["alpha"]
+        ev = self.evaluate(model, x, cfg["mc"], K + S, reparam=False, chunk=cfg["sequential_computation"])
+        log_wk_all = ev.log_wk(cfg["beta"], cfg["freebits"])
+        log_wk, log_wk_aux = log_wk_all[..., :K], log_wk_all[..., K:]
+        bound = iw_bound(log_wk, alpha)  # [bs, mc]
+        with torch.no_grad():
+            lw = log_wk.detach()
+            c = self.control_variate(x, lw, log_wk_aux.detach(), cfg)
+            signal = bound.detach().unsqueeze(-1) - normalized_weights(lw, alpha)  # d_k = L - v_k
+            prefactor = bound.detach().unsqueeze(-1) - c
+        log_q = ev.log_qz[..., :K, :].sum(-1)
+        score = (prefactor * (log_q - log_q.detach())).sum(-1)  # value 0, gradient of the score terms
+        loss = -(bound + score).mean(1)
+        extra = self.extra_loss(x, signal, cfg)
+        if extra is not None:
+            loss = loss + extra
+        diagnostics = self.base_diagnostics(ev, loss, cfg["beta"])
+        diagnostics["cv"] = {"mse": ((signal - c) ** 2).mean((1, 2))}
+        ev.output["ovis_particles"] = (K, S)
+        return loss, diagnostics, ev.output
+
+
+class Reinforce(ScoreFunctionEstimator):
+    """REINFORCE for the IW bound, optionally with a neural baseline ``c(x)``.
+
+    Without a baseline the control variate is 0. With one, ``c_k = c(x)`` for all k, and
+    ``c`` is trained by minimising ``mean_k (d_k - c(x))^2`` (a zero-valued term of the loss,
+    so put ``estimator.parameters()`` in the optimizer). Unbiased in both cases.
+
+    Arguments:
+        baseline: ``None``, ``True`` (a :class:`~ovis.models.baseline.NeuralBaseline` whose input
+            size is inferred at the first call), or any module ``x [bs,...] -> [bs]``.
+    """
+
+    def __init__(self, mc: int = 1, iw: int = 1, baseline: Union[None, bool, nn.Module] = None,
+                 **options: Any) -> None:
+        super().__init__(mc=mc, iw=iw, **options)
+        if baseline is True:
+            baseline = NeuralBaseline()
+        elif baseline is False:
+            baseline = None
+        elif baseline is not None and not isinstance(baseline, nn.Module):
+            raise TypeError(f"baseline must be None, True or an nn.Module, got {type(baseline).__name__}")
+        self.baseline: Optional[nn.Module] = baseline
+        self._baseline_value: Optional[Tensor] = None
+
+    def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Tensor, cfg: Dict[str, Any]) -> Tensor:
+        if self.baseline is None:
+            return torch.zeros_like(log_wk)
+        with torch.enable_grad():
+            self._baseline_value = self.baseline(x)  # [bs]
+        return self._baseline_value.detach().view(-1, 1, 1).expand_as(log_wk)
+
+    def extra_loss(self, x: Tensor, signal: Tensor, cfg: Dict[str, Any]) -> Optional[Tensor]:
+        if self.baseline is None or self._baseline_value is None:
+            return None
+        mse = ((signal - self._baseline_value.view(-1, 1, 1)) ** 2).mean((1, 2))
+        self._baseline_value = None
+        if not torch.is_grad_enabled():
+            return None
+        return mse - mse.detach()

@@ -1,0 +1,31 @@
+"""VIMCO: score-function estimator with leave-one-out baselines.
+
+Reference: Mnih & Rezende (2016), Variational inference for Monte Carlo objectives,
+arXiv:1602.06725.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from torch import Tensor
+
+from .bounds import vimco_control_variate
+from .reinforce import ScoreFunctionEstimator
+
+__all__ = ["Vimco"]
+
+
+class Vimco(ScoreFunctionEstimator):
+    """VIMCO with the geometric (``vimco-geometric``) or arithmetic (``vimco-arithmetic``) mean.
+
+    ``c_k = log 1/K (sum_{l!=k} w_l + w_hat_{-k})`` depends on ``z_{-k}`` only: unbiased.
+    For K = 1 there is no leave-one-out baseline and VIMCO reduces to REINFORCE.
+
+    Arguments:
+        arithmetic: use the arithmetic mean of the other weights instead of the geometric one.
+    """
+
+    options = {**ScoreFunctionEstimator.options, "arithmetic": False}
+
+    def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Tensor, cfg: Dict[str, Any]) -> Tensor:
+        return vimco_control_variate(log_wk, arithmetic=bool(cfg["arithmetic"]), alpha=cfg["alpha"])

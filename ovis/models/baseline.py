@@ -1,0 +1,42 @@
+"""Neural baseline ``c(x)`` for the REINFORCE estimator.
+
+Reference: Mnih & Gregor (2014), Neural Variational Inference and Learning in Belief
+Networks (NVIL), arXiv:1402.0030.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+
+__all__ = ["NeuralBaseline"]
+
+
+class NeuralBaseline(nn.Module):
+    """An MLP ``c(x)`` predicting the learning signal of the score-function estimator.
+
+    Arguments:
+        input_dim: number of input features (flattened ``x``); ``None`` infers it at the first
+            call (run one forward pass before building the optimizer).
+        hdim: hidden units.
+        nlayers: hidden layers.
+
+    Example::
+
+        baseline = NeuralBaseline(784)
+        c = baseline(x)   # [bs]
+    """
+
+    def __init__(self, input_dim: Optional[int] = None, hdim: int = 200, nlayers: int = 1) -> None:
+        super().__init__()
+        layers = []
+        first = nn.LazyLinear(hdim) if input_dim is None else nn.Linear(input_dim, hdim)
+        layers += [first, nn.Tanh()]
+        for _ in range(nlayers - 1):
+            layers += [nn.Linear(hdim, hdim), nn.Tanh()]
+        layers += [nn.Linear(hdim, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x [bs, *dims] -> c(x) [bs]``."""
+        return self.net(x.reshape(x.shape[0], -1).float()).squeeze(-1)
