@@ -75,6 +75,17 @@ class Evaluation:
     log_qz: Tensor
     output: Dict[str, Any]
 
+    def regroup(self, mc: int, iw: int) -> "Evaluation":
+        """The same i.i.d. particles grouped as ``[bs, mc, iw]`` (``mc*iw`` must be unchanged)."""
+        bs, L = self.log_px_z.shape[0], self.log_pz.shape[-1]
+        return Evaluation(self.log_px_z.reshape(bs, mc, iw), self.log_pz.reshape(bs, mc, iw, L),
+                          self.log_qz.reshape(bs, mc, iw, L), self.output)
+
+    def particles(self, start: int, stop: int) -> "Evaluation":
+        """The particles ``start:stop`` of the last (iw) dimension."""
+        return Evaluation(self.log_px_z[..., start:stop], self.log_pz[..., start:stop, :],
+                          self.log_qz[..., start:stop, :], self.output)
+
     def kl(self) -> Tensor:
         """Per-layer ``log q - log p``, ``[bs, mc, iw, L]``."""
         return self.log_qz - self.log_pz

@@ -62,9 +62,10 @@ class OvisAsymptotic(ScoreFunctionEstimator):
     * ``gamma > 0``: the ``-gamma v_k`` term depends on ``z_k``, so the estimator of the inference
       gradient is biased by ``gamma * E[sum_k v_k grad log q(z_k)]`` (generative gradients are
       unaffected). Measured in ``tests/estimators/test_unbiasedness.py`` (categorical model,
-      C=3, K=2..4): the bias for gamma=1 is clearly detected (|z| >> 5) and of the order of
-      the inference gradient itself at small K; it vanishes as the ESS grows, which is the
-      regime the paper designs gamma=1 for.
+      C = 3, exact enumeration, 24 x 800 draws): relative bias of the inference gradient
+      0.86 (K = 2) and 2.75 (K = 4) for gamma = 1, 0.43 and 1.38 for gamma = 0.5 (max |z| > 60).
+      It is large at small K on this toy, where the ESS is small; gamma = 1 is designed for the
+      high-ESS regime.
 
     Arguments:
         gamma: interpolation parameter (1: ESS >> 1, 0: ESS ~ 1).

@@ -47,7 +47,11 @@ class Pathwise(GradientEstimator):
         ev = self.evaluate(model, x, mc, iw, reparam=True, chunk=cfg["sequential_computation"])
         bound = iw_bound(self.log_weights(ev, cfg), cfg["alpha"])  # [bs, mc]
         loss = -bound.mean(1)
-        return loss, self.base_diagnostics(ev, loss, cfg["beta"]), ev.output
+        return loss, self.diagnostics(ev, loss, cfg), ev.output
+
+    def diagnostics(self, ev: Evaluation, loss: Tensor, cfg: Dict[str, Any]) -> Diagnostics:
+        """Diagnostics with the particles grouped as (mc, iw), comparable across estimators."""
+        return self.base_diagnostics(ev.regroup(cfg["mc"], cfg["iw"]), loss, cfg["beta"])
 
 
 class PathwiseVAE(Pathwise):
@@ -81,8 +85,9 @@ class StickingTheLanding(Pathwise):
     Unbiased for K = 1 (the ELBO). For K > 1 the dropped term ``-sum_k v_k d log q(z_k)/d phi``
     no longer has zero mean, so STL is biased for the gradient of L_K with respect to the
     inference parameters (the generative gradient is unchanged and unbiased). Measured in
-    ``tests/estimators/test_unbiasedness.py`` on the 1-D linear Gaussian model (K = 4):
-    the inference-gradient bias is of order 10% of the exact gradient; see the test output.
+    ``tests/estimators/test_unbiasedness.py`` on the 1-D linear Gaussian model (24 x 800 draws
+    against quadrature): relative bias of the full gradient 0.34 for K = 2 and 0.59 for K = 3
+    (max |z| 51 and 79); for K = 1 it passes the z-test.
     """
 
     def log_weights(self, ev: Evaluation, cfg: Dict[str, Any]) -> Tensor:
@@ -113,7 +118,7 @@ class DoublyReparameterized(Pathwise):
         if not torch.is_grad_enabled():
             bound = iw_bound(ev.log_wk(cfg["beta"], cfg["freebits"]), cfg["alpha"])
             loss = -bound.mean(1)
-            return loss, self.base_diagnostics(ev, loss, cfg["beta"]), ev.output
+            return loss, self.diagnostics(ev, loss, cfg), ev.output
         if len(zs) != 1:
             raise ModelContractError(
                 f"dreg supports models with one stochastic layer; this model has {len(zs)}. Use "
@@ -127,4 +132,4 @@ class DoublyReparameterized(Pathwise):
             shape = (-1,) + (1,) * (zs[0].dim() - 1)
             zs[0].register_hook(lambda g: g * scale.view(shape).to(g.dtype))
         loss = -bound.mean(1)
-        return loss, self.base_diagnostics(ev, loss, cfg["beta"]), ev.output
+        return loss, self.diagnostics(ev, loss, cfg), ev.output

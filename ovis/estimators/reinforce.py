@@ -66,7 +66,7 @@ class ScoreFunctionEstimator(GradientEstimator):
         extra = self.extra_loss(x, signal, cfg)
         if extra is not None:
             loss = loss + extra
-        diagnostics = self.base_diagnostics(ev, loss, cfg["beta"])
+        diagnostics = self.base_diagnostics(ev.particles(0, K), loss, cfg["beta"])
         diagnostics["cv"] = {"mse": ((signal - c) ** 2).mean((1, 2))}
         ev.output["ovis_particles"] = (K, S)
         return loss, diagnostics, ev.output

@@ -8,8 +8,9 @@ gradients use the covariance estimator (Masrani et al., 2019, eq. 11-13):
 
 The left Riemann sum is a lower bound of ``log p(x)`` (looser than L_K for a coarse
 partition); the right sum an upper bound. TVO optimises this objective, not L_K: its
-gradient is *not* an estimate of ``grad L_K`` (measured bias in
-``tests/estimators/test_unbiasedness.py``).
+gradient is *not* an estimate of ``grad L_K``: on the categorical toy (C = 3, exact
+enumeration, default partition) the relative bias of the inference gradient against
+``grad_phi L_K`` is 0.87 (K = 2) and 2.83 (K = 4) (``tests/estimators/test_unbiasedness.py``).
 
 Reference: Masrani, Le, Wood (2019), The Thermodynamic Variational Objective,
 arXiv:1907.00031.

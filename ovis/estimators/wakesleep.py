@@ -12,6 +12,11 @@ estimate of ``grad_theta L_K``. Inference parameters:
 
 The loss value is ``-L_K``; the inference terms are zero-valued and carry gradients only.
 
+Measured bias of the inference gradient against the exact ``grad_phi L_K`` (categorical
+toy, C = 3, exact enumeration, ``tests/estimators/test_unbiasedness.py``): wake-wake 0.16
+(K = 2) and 1.75 (K = 4) relative; wake-sleep 1.32 and 3.72. The generative gradients pass
+the z-test (unbiased).
+
 References:
     Hinton et al. (1995), The wake-sleep algorithm for unsupervised neural networks.
     Bornschein & Bengio (2015), Reweighted Wake-Sleep, arXiv:1406.2751.

@@ -39,4 +39,5 @@ class NeuralBaseline(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x [bs, *dims] -> c(x) [bs]``."""
-        return self.net(x.reshape(x.shape[0], -1).float()).squeeze(-1)
+        dtype = self.net[-1].weight.dtype  # the last layer is never lazy
+        return self.net(x.reshape(x.shape[0], -1).to(dtype)).squeeze(-1)

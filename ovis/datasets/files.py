@@ -1,0 +1,119 @@
+"""Local data files: where they live, checksums, clear errors, optional download.
+
+Every file-based data set lives in ``{data_root}/{folder}/``. A missing file raises
+:class:`MissingDataError` naming the exact file names and that directory; a file whose
+MD5 differs from the published checksum (or that cannot be parsed) raises
+:class:`CorruptDataError`. ``download=True`` fetches missing files from their public
+address (a machine without internet gets an error that says so and where to put the files).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+__all__ = ["DataFile", "MissingDataError", "CorruptDataError", "md5sum", "locate", "verify"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class MissingDataError(FileNotFoundError):
+    """A data file is not where the loader looks for it."""
+
+
+class CorruptDataError(ValueError):
+    """A data file exists but its checksum or content is wrong."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A published data file.
+
+    Attributes:
+        name: file name as published, e.g. ``'t10k-images-idx3-ubyte.gz'``.
+        md5: the published MD5 of that file, or ``None`` where no official checksum is known.
+        url: where ``download=True`` fetches it from, or ``None``.
+        alternatives: other accepted names (e.g. the decompressed ``'t10k-images-idx3-ubyte'``);
+            their checksum is not verified (it is not published).
+    """
+    name: str
+    md5: Optional[str] = None
+    url: Optional[str] = None
+    alternatives: Sequence[str] = ()
+
+
+def md5sum(path: PathLike, chunk: int = 1 << 20) -> str:
+    """MD5 hex digest of a file."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, file: DataFile) -> None:
+    """Raise :class:`CorruptDataError` if ``path`` is the published file and its MD5 differs."""
+    if file.md5 is not None and path.name == file.name:
+        actual = md5sum(path)
+        if actual != file.md5:
+            raise CorruptDataError(
+                f"{path} is corrupt: its MD5 is {actual}, the published file has {file.md5}. "
+                f"Delete it and put a fresh copy of {file.name} in {path.parent}.")
+
+
+def _download(file: DataFile, directory: Path) -> Path:
+    if file.url is None:
+        raise MissingDataError(f"{file.name} has no public download address; put it in {directory}")
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / file.name
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{file.name}.")
+    try:
+        with urllib.request.urlopen(file.url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(response, out)
+        os.replace(tmp, target)
+    except OSError as err:  # URLError, timeouts and HTTP errors are OSErrors
+        raise MissingDataError(
+            f"could not download {file.name} from {file.url} ({err}). Without internet access, "
+            f"download it elsewhere and put it in {directory}") from err
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    try:
+        verify(target, file)
+    except CorruptDataError:
+        target.unlink()
+        raise
+    return target
+
+
+def locate(files: Sequence[DataFile], directory: PathLike, dataset: str, download: bool = False,
+           hint: str = "") -> list:
+    """Paths of ``files`` in ``directory`` (checksums verified), downloading missing ones if asked.
+
+    Raises:
+        MissingDataError: naming every missing file and the directory to put them in.
+        CorruptDataError: a file's MD5 differs from the published one.
+    """
+    directory = Path(directory)
+    found, missing = [], []
+    for file in files:
+        path = next((directory / n for n in (file.name, *file.alternatives) if (directory / n).is_file()), None)
+        if path is None and download:
+            path = _download(file, directory)
+        if path is None:
+            missing.append(file)
+        found.append(path)
+    if missing:
+        names = ", ".join(f.name for f in missing)
+        extra = f" {hint}" if hint else ""
+        raise MissingDataError(
+            f"data set {dataset!r}: missing file(s) {names} in {directory.resolve()}. Put them there "
+            f"(or pass download=True on a machine with internet access).{extra}")
+    for path, file in zip(found, files):
+        verify(path, file)
+    return found

@@ -1,0 +1,290 @@
+"""Group runs by config fields and average over seeds: learning curves, pivot values, slopes.
+
+The unit of aggregation is the *group*: the runs that share the values of ``keys`` (e.g.
+``dataset, estimator, iw``), typically several seeds. Every function returns a tidy DataFrame
+with the key columns followed by ``mean``, ``err`` (the standard deviation across runs, ddof=1,
+or the standard error of the mean) and ``n`` (number of runs).
+
+Example::
+
+    spec = parse_pivot("max:test:loss/L_k")
+    table = pivot_values(experiment, spec, keys=["dataset", "estimator", "iw"], error="std")
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from .naming import estimator_sort_key
+from .runs import Experiment
+
+__all__ = ["PivotSpec", "AGGREGATIONS", "ERRORS", "parse_metric", "parse_pivot", "resolve_keys",
+           "check_metrics", "mixed_fields", "sort_groups", "run_curves", "curves", "run_values", "pivot_values",
+           "loglog_slope", "group_records"]
+
+logger = logging.getLogger("ovis.reporting")
+
+AGGREGATIONS = ("max", "min", "last", "mean")
+_ALIASES = {"avg": "mean", "final": "last"}
+ERRORS = ("std", "sem")
+_RESERVED = ("run_id", "step", "metric", "value", "mean", "err", "n", "bin")
+
+
+def parse_metric(name: str) -> str:
+    """Check a metric name ``split:group/name`` (e.g. ``test:loss/L_k``) and return it stripped.
+
+    Raises:
+        ValueError: the name does not read ``split:group/name``.
+    """
+    name = name.strip()
+    split, sep, key = name.partition(":")
+    if not sep or not split or not key or ":" in key:
+        raise ValueError(f"metric {name!r} is not of the form 'split:group/name' "
+                         f"(e.g. 'test:loss/L_k', 'train:grads/snr')")
+    return name
+
+
+@dataclass(frozen=True)
+class PivotSpec:
+    """A metric reduced to one number per run: ``aggregation`` over the training steps of
+    ``metric`` (``max:test:loss/L_k`` is the best test L_K reached by a run)."""
+
+    aggregation: str
+    metric: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.aggregation}:{self.metric}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_pivot(spec: str) -> PivotSpec:
+    """Parse ``agg:split:group/name`` (agg one of max, min, last, mean; ``avg`` is ``mean``).
+    Without an aggregation (``test:loss/L_k``) the last value is used.
+
+    Raises:
+        ValueError: unknown aggregation or malformed metric name.
+    """
+    spec = spec.strip()
+    parts = spec.split(":")
+    if len(parts) == 3:
+        agg = _ALIASES.get(parts[0], parts[0])
+        if agg not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {parts[0]!r} in pivot metric {spec!r}; "
+                             f"expected one of {', '.join(AGGREGATIONS)} (e.g. 'max:test:loss/L_k')")
+        return PivotSpec(agg, parse_metric(":".join(parts[1:])))
+    if len(parts) == 2:
+        return PivotSpec("last", parse_metric(spec))
+    raise ValueError(f"pivot metric {spec!r} is not of the form 'agg:split:group/name' "
+                     f"(e.g. 'max:test:loss/L_k'; agg one of {', '.join(AGGREGATIONS)})")
+
+
+def resolve_keys(exp: Experiment, keys: Sequence[str]) -> List[str]:
+    """The keys found in at least one run's config; a key found in none is dropped with a note
+    that lists the config fields."""
+    kept = []
+    for key in keys:
+        if key in _RESERVED:
+            message = f"key {key!r} clashes with a column of the report tables ({', '.join(_RESERVED)}); ignored"
+            exp.notes.append(message)
+            logger.warning(message)
+        elif key in kept:
+            continue
+        elif key in exp.configs.columns:
+            kept.append(key)
+        else:
+            fields = ", ".join(sorted(exp.configs.columns)) or "none"
+            message = f"key {key!r} is in no run's config.json; ignored. Config fields: {fields}"
+            exp.notes.append(message)
+            logger.warning(message)
+    return kept
+
+
+def check_metrics(exp: Experiment, metrics: Sequence[str]) -> List[str]:
+    """The metrics present in at least one run; each missing one gets a note naming the closest
+    available metrics."""
+    available = set(exp.metrics["metric"].unique())
+    present = []
+    for metric in metrics:
+        if metric in available:
+            present.append(metric)
+            continue
+        close = difflib.get_close_matches(metric, sorted(available), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else \
+            f"available: {', '.join(sorted(available)[:12])}{' ...' if len(available) > 12 else ''}"
+        message = f"metric {metric!r} was logged by no selected run; skipped ({hint})"
+        exp.notes.append(message)
+        logger.warning(message)
+    return present
+
+
+def mixed_fields(exp: Experiment, keys: Sequence[str]) -> List[str]:
+    """Config fields, other than ``seed`` and per-run fields (ids, paths), that take several values
+    within a group defined by ``keys``: those groups average runs that are not replicates."""
+    cfg = exp.configs
+    if len(cfg) < 2:
+        return []
+    candidates = [c for c in cfg.columns if c not in keys and c != "seed"
+                  and cfg[c].astype(str).nunique() < len(cfg)]
+    if not candidates:
+        return []
+    as_text = cfg[candidates].astype(str)
+    if keys:
+        varying = as_text.groupby([cfg[k].astype(str) for k in keys]).nunique().max()
+    else:
+        varying = as_text.nunique()
+    return sorted(varying[varying > 1].index.tolist())
+
+
+def _value_order(key: str, value: Any) -> Tuple:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return (3,)
+    if key == "estimator":
+        return (0, estimator_sort_key(value))
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return (1, float(value))
+    return (2, str(value))
+
+
+def sort_groups(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Rows ordered by ``keys``: estimators by family, numbers numerically, missing values last."""
+    if df.empty or not keys:
+        return df.reset_index(drop=True)
+    extra = [c for c in ("step",) if c in df.columns]
+    cols = list(keys) + extra
+    order = sorted(range(len(df)), key=lambda i: tuple(_value_order(c, df[c].iloc[i]) for c in cols))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _with_keys(exp: Experiment, frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Join the config values of ``keys`` onto a frame with a ``run_id`` column."""
+    return frame.join(exp.configs[list(keys)], on="run_id")
+
+
+def _summarise(frame: pd.DataFrame, by: List[str], error: str) -> pd.DataFrame:
+    """mean, err (std ddof=1 or sem) and n of ``value`` within each group of ``by``."""
+    if error not in ERRORS:
+        raise ValueError(f"unknown error {error!r}; expected one of {', '.join(ERRORS)}")
+    grouped = frame.groupby(by, dropna=False, sort=False)["value"]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    out["err"] = out["std"] if error == "std" else out["std"] / np.sqrt(out["n"])
+    return out.drop(columns="std")
+
+
+def run_curves(exp: Experiment, metric: str, keys: Sequence[str], *, downsample: int = 0) -> pd.DataFrame:
+    """The curve of ``metric`` for every run, with the group keys joined.
+
+    Args:
+        metric: ``split:group/name``.
+        keys: config fields defining a group.
+        downsample: when a group has more than this many distinct steps, its steps are binned
+            into ``downsample`` equal-width bins (each run averaged within a bin, the bin's step
+            being the mean step of the group's runs in it, so that runs stay aligned); 0 keeps
+            every step.
+
+    Returns:
+        columns ``run_id, *keys, step, value``; empty if no run logged ``metric``.
+    """
+    data = exp.metrics[exp.metrics["metric"] == metric]
+    columns = ["run_id", *keys, "step", "value"]
+    if data.empty:
+        return pd.DataFrame(columns=columns)
+    data = _with_keys(exp, data, keys)
+    if downsample and downsample > 0:
+        pieces = []
+        for _, group in data.groupby(list(keys), dropna=False, sort=False) if keys else [(None, data)]:
+            steps = group["step"]
+            if steps.nunique() > downsample:
+                edges = np.linspace(steps.min(), steps.max(), downsample + 1)
+                bins = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, downsample - 1)
+                group = (group.assign(bin=bins)
+                         .groupby(["run_id", "bin"], sort=False)
+                         .agg({**{k: "first" for k in keys}, "step": "mean", "value": "mean"})
+                         .reset_index())
+                group["step"] = group.groupby("bin")["step"].transform("mean")
+            pieces.append(group)
+        data = pd.concat(pieces, ignore_index=True)
+    return data[columns].sort_values(["run_id", "step"]).reset_index(drop=True)
+
+
+def curves(exp: Experiment, metric: str, keys: Sequence[str], *, downsample: int = 0,
+           error: str = "std") -> pd.DataFrame:
+    """Learning curves of ``metric`` averaged over the runs of each group (see
+    :func:`run_curves` for ``downsample``); at each step, the runs that logged it are averaged.
+
+    Returns:
+        columns ``*keys, step, mean, err, n`` (err: std with ddof=1, or sem), sorted; empty if
+        no run logged ``metric``.
+    """
+    data = run_curves(exp, metric, keys, downsample=downsample)
+    if data.empty:
+        return pd.DataFrame(columns=[*keys, "step", "mean", "err", "n"])
+    out = _summarise(data, [*keys, "step"], error)
+    return sort_groups(out, keys)[[*keys, "step", "mean", "err", "n"]]
+
+
+def run_values(exp: Experiment, spec: PivotSpec) -> pd.Series:
+    """One number per run: ``spec.aggregation`` of ``spec.metric`` over the run's steps
+    (``last`` is the value at the largest step). Index ``run_id``; runs without the metric are
+    absent."""
+    data = exp.metrics[exp.metrics["metric"] == spec.metric].sort_values(["run_id", "step"])
+    grouped = data.groupby("run_id")["value"]
+    return grouped.agg(spec.aggregation).rename(spec.name)
+
+
+def pivot_values(exp: Experiment, spec: PivotSpec, keys: Sequence[str], *,
+                 error: str = "std") -> pd.DataFrame:
+    """The pivot metric of each run, averaged over the runs of each group.
+
+    Returns:
+        columns ``*keys, mean, err, n``, sorted; empty if no run logged the metric.
+    """
+    values = run_values(exp, spec)
+    if values.empty:
+        return pd.DataFrame(columns=[*keys, "mean", "err", "n"])
+    frame = _with_keys(exp, values.rename("value").reset_index(), keys)
+    if keys:
+        out = _summarise(frame, list(keys), error)
+    else:
+        out = _summarise(frame.assign(_all=0), ["_all"], error).drop(columns="_all")
+    return sort_groups(out, keys)[[*keys, "mean", "err", "n"]]
+
+
+def loglog_slope(x: Sequence[float], y: Sequence[float]) -> Optional[Tuple[float, float]]:
+    """Least-squares fit of ``log y = slope * log x + intercept`` (natural logs).
+
+    Points with non-positive or non-finite x or y are ignored. Returns ``(slope, intercept)``,
+    or ``None`` with fewer than two distinct x left. For SNR against K, the slope is the
+    exponent of the scaling ``SNR ~ K^slope``: 0.5 means the SNR grows as sqrt(K), -0.5 that it
+    decays as 1/sqrt(K) (as the pathwise IWAE gradient of the inference network does,
+    Rainforth et al. 2018, arXiv:1802.04537).
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    x, y = x[ok], y[ok]
+    if np.unique(x).size < 2:
+        return None
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    return float(slope), float(intercept)
+
+
+def group_records(df: pd.DataFrame, keys: Sequence[str]) -> List[Tuple[Dict[str, Any], pd.DataFrame]]:
+    """Split a sorted aggregate frame into ``(key_values, rows)`` pairs, in row order."""
+    if not keys:
+        return [({}, df)]
+    seen: Dict[Tuple, List[int]] = {}
+    for i in range(len(df)):
+        seen.setdefault(tuple(str(df[k].iloc[i]) for k in keys), []).append(i)
+    out = []
+    for rows in seen.values():
+        part = df.iloc[rows]
+        out.append(({k: part[k].iloc[0] for k in keys}, part))
+    return out

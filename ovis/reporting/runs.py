@@ -1,0 +1,271 @@
+"""Read the run directories of an experiment into pandas DataFrames.
+
+A run directory (written by ``run.py``) holds::
+
+    <root>/<exp>/<run_id>/config.json         all run.py flags
+    <root>/<exp>/<run_id>/metrics.jsonl       one JSON object per evaluation:
+                                              {"step": 100, "split": "test", "loss/L_k": -90.1, ...}
+    <root>/<exp>/<run_id>/status.json         {"status": "running"|"success"|"failed", ...}
+    <root>/<exp>/<run_id>/events.out.tfevents.*   TensorBoard scalars tagged "split:group/name"
+
+Metrics are read from ``metrics.jsonl``; the TensorBoard events are the fallback when it is
+missing or holds no usable line. Metric names are ``split:group/name`` (``test:loss/L_k``).
+
+Which runs are read:
+
+* ``status: success`` and runs without ``status.json``: read.
+* ``status: running``: read, with a note (their curves stop early, their pivot values are
+  provisional); skipped with ``only_finished=True``.
+* ``status: failed``, runs without ``config.json`` and runs without any metric: skipped, with a
+  note naming the run and why.
+
+Notes go to the ``ovis.reporting`` logger and are kept in :attr:`Experiment.notes`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import pandas as pd
+
+__all__ = ["Experiment", "read_experiment", "read_metrics_jsonl", "read_metrics_tensorboard",
+           "match_filters", "METRIC_COLUMNS"]
+
+logger = logging.getLogger("ovis.reporting")
+
+METRIC_COLUMNS = ["run_id", "step", "metric", "value"]
+
+
+@dataclass
+class Experiment:
+    """The runs of one experiment, as DataFrames.
+
+    Attributes:
+        name: experiment name (the directory name).
+        path: the experiment directory.
+        runs: one row per kept run, index ``run_id``; columns ``status``, ``message``,
+            ``last_step`` (largest step with a metric) and ``source`` (``jsonl`` or
+            ``tensorboard``).
+        configs: one row per kept run, index ``run_id``; one column per run.py flag (nested
+            dicts flattened with ``.``).
+        metrics: long format, columns ``run_id, step, metric, value``; ``metric`` is
+            ``split:group/name``.
+        notes: what was skipped or is provisional, one line each.
+    """
+
+    name: str
+    path: Path
+    runs: pd.DataFrame
+    configs: pd.DataFrame
+    metrics: pd.DataFrame
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def metric_names(self) -> List[str]:
+        """All metric names present, sorted."""
+        return sorted(self.metrics["metric"].unique().tolist())
+
+
+def _note(notes: List[str], message: str) -> None:
+    notes.append(message)
+    logger.warning(message)
+
+
+def _read_json(path: Path) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a {type(data).__name__}, expected a JSON object")
+    return data
+
+
+def _flatten(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for k, v in config.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flatten(v, name + "."))
+        elif isinstance(v, (list, tuple)):
+            flat[name] = ",".join(str(x) for x in v)
+        else:
+            flat[name] = v
+    return flat
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and type(value).__name__ != "bool_" and math.isfinite(value))
+
+
+def _empty_metrics() -> pd.DataFrame:
+    return pd.DataFrame({"run_id": pd.Series(dtype=object), "step": pd.Series(dtype="int64"),
+                         "metric": pd.Series(dtype=object), "value": pd.Series(dtype="float64")})
+
+
+def read_metrics_jsonl(path: Path, notes: Optional[List[str]] = None) -> pd.DataFrame:
+    """Read ``metrics.jsonl`` into long format ``step, metric, value``.
+
+    Each line is ``{"step": int, "split": str, "group/name": number, ...}``; nested objects
+    (``{"loss": {"L_k": ...}}``) are flattened to ``group/name``. A key that already reads
+    ``split:group/name`` is kept as is. Non-numeric and non-finite values are dropped. A line that
+    is not valid JSON (e.g. the last line of a run being written) is skipped with a note.
+    """
+    notes = [] if notes is None else notes
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                _note(notes, f"{path}: line {i} is not valid JSON; skipped")
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    rows = []
+    for record in pd.json_normalize(records, sep="/").to_dict("records") if records else []:
+        step, split = record.pop("step", None), record.pop("split", None)
+        if not _is_number(step):
+            continue
+        for key, value in record.items():
+            if not _is_number(value):
+                continue
+            if isinstance(split, str) and split:
+                name = f"{split}:{key}"
+            elif ":" in key:
+                name = key
+            else:
+                continue
+            rows.append((int(step), name, float(value)))
+    if not rows:
+        return _empty_metrics().drop(columns="run_id")
+    return pd.DataFrame(rows, columns=["step", "metric", "value"])
+
+
+def read_metrics_tensorboard(run_dir: Path) -> pd.DataFrame:
+    """Read the TensorBoard scalars of a run directory into long format ``step, metric, value``
+    (tags are the metric names, ``split:group/name``)."""
+    from tensorboard.backend.event_processing import event_accumulator  # slow import: lazy
+
+    acc = event_accumulator.EventAccumulator(str(run_dir), size_guidance={event_accumulator.SCALARS: 0})
+    acc.Reload()
+    rows = [(int(e.step), tag, float(e.value))
+            for tag in acc.Tags().get(event_accumulator.SCALARS, [])
+            for e in acc.Scalars(tag) if math.isfinite(e.value)]
+    if not rows:
+        return _empty_metrics().drop(columns="run_id")
+    return pd.DataFrame(rows, columns=["step", "metric", "value"])
+
+
+def _filter_matches(pattern: str, run_id: str, config: Dict[str, Any]) -> bool:
+    """``pattern`` is a substring of the run id or of a flag value; ``field=substring`` looks at
+    that flag only."""
+    if "=" in pattern:
+        key, _, sub = pattern.partition("=")
+        return key in config and sub in str(config[key])
+    return pattern in run_id or any(pattern in str(v) for v in config.values())
+
+
+def match_filters(run_id: str, config: Dict[str, Any], include: Sequence[Sequence[str]] = (),
+                  exclude: Sequence[str] = ()) -> bool:
+    """Whether a run passes the ``--include`` / ``--exclude`` filters.
+
+    Args:
+        include: groups of patterns; a run must match at least one pattern of every group
+            (``--include a,b --include c`` means (a or b) and c).
+        exclude: a run matching any of these patterns is dropped.
+
+    A pattern is a substring of the run id or of any flag value, or ``field=substring`` to
+    look at one flag.
+    """
+    for group in include:
+        if group and not any(_filter_matches(p, run_id, config) for p in group):
+            return False
+    return not any(_filter_matches(p, run_id, config) for p in exclude)
+
+
+def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
+                    exclude: Sequence[str] = (), only_finished: bool = False) -> Experiment:
+    """Read every run directory directly under ``path``.
+
+    Args:
+        path: the experiment directory (``<root>/<exp>``).
+        include, exclude: run filters, see :func:`match_filters`.
+        only_finished: skip runs whose status is ``running``.
+
+    Returns:
+        an :class:`Experiment`; its DataFrames are empty when no run is kept.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a directory.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"experiment directory {str(path)!r} does not exist")
+    notes: List[str] = []
+    runs, configs, frames = [], [], []
+    filtered = 0
+    for run_dir in sorted(p for p in path.iterdir() if p.is_dir()):
+        run_id = run_dir.name
+        if not (run_dir / "config.json").exists():
+            if (run_dir / "metrics.jsonl").exists() or any(run_dir.glob("events.out.tfevents.*")):
+                _note(notes, f"run {run_id}: no config.json; skipped")
+            continue
+        try:
+            config = _flatten(_read_json(run_dir / "config.json"))
+        except (ValueError, OSError) as e:
+            _note(notes, f"run {run_id}: unreadable config.json ({e}); skipped")
+            continue
+        if not match_filters(run_id, config, include, exclude):
+            filtered += 1
+            continue
+        status: Dict[str, Any] = {"status": "unknown", "message": "", "step": None}
+        if (run_dir / "status.json").exists():
+            try:
+                status.update(_read_json(run_dir / "status.json"))
+            except (ValueError, OSError) as e:
+                _note(notes, f"run {run_id}: unreadable status.json ({e}); read as status 'unknown'")
+        state = str(status.get("status"))
+        if state == "failed":
+            msg = str(status.get("message") or "").strip().splitlines()
+            _note(notes, f"run {run_id}: failed ({msg[-1] if msg else 'no message'}); skipped")
+            continue
+        if state == "running" and only_finished:
+            _note(notes, f"run {run_id}: still running (step {status.get('step')}); skipped "
+                         f"(--only_finished)")
+            continue
+        metrics, source = None, "jsonl"
+        if (run_dir / "metrics.jsonl").exists():
+            metrics = read_metrics_jsonl(run_dir / "metrics.jsonl", notes)
+        if (metrics is None or metrics.empty) and any(run_dir.glob("events.out.tfevents.*")):
+            metrics, source = read_metrics_tensorboard(run_dir), "tensorboard"
+        if metrics is None or metrics.empty:
+            _note(notes, f"run {run_id}: no metrics (neither metrics.jsonl nor TensorBoard events "
+                         f"with scalars); skipped")
+            continue
+        if state == "running":
+            _note(notes, f"run {run_id}: still running (last logged step {int(metrics['step'].max())}); "
+                         f"included, its values are provisional (use --only_finished to skip it)")
+        # a resumed run may log a step twice: keep the last value
+        metrics = metrics.drop_duplicates(["step", "metric"], keep="last").assign(run_id=run_id)
+        frames.append(metrics[METRIC_COLUMNS])
+        configs.append({"run_id": run_id, **config})
+        runs.append({"run_id": run_id, "status": state, "message": str(status.get("message") or ""),
+                     "last_step": int(metrics["step"].max()), "source": source})
+    if filtered:
+        logger.info("%d run(s) left out by --include/--exclude", filtered)
+    run_cols = ["run_id", "status", "message", "last_step", "source"]
+    return Experiment(
+        name=path.name, path=path,
+        runs=pd.DataFrame(runs, columns=run_cols).set_index("run_id"),
+        configs=(pd.DataFrame(configs) if configs else pd.DataFrame({"run_id": []})).set_index("run_id"),
+        metrics=pd.concat(frames, ignore_index=True) if frames else _empty_metrics(),
+        notes=notes,
+    )

@@ -1,0 +1,115 @@
+"""One job as a subprocess: its command line, environment, log file and result.
+
+Shared by the local worker and the Ray task, so both run a job the same way:
+``python <snapshot>/<script> <args...> [--exp E --root R --data_root D --id ID]``
+with ``PYTHONPATH`` pointing at the code snapshot first, stdout and stderr
+appended to ``<root>/<exp>/<id>/job.log``, and the job stopped (SIGTERM to its
+process group, SIGKILL after a grace period) when ``should_stop()`` turns true.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping, Optional
+
+from .procs import HOST, spawn, terminate_group
+
+__all__ = ["JobResult", "job_command", "job_env", "job_dir", "log_path", "run_job", "read_tail", "LOG_NAME"]
+
+LOG_NAME = "job.log"
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+
+
+@dataclass
+class JobResult:
+    """What came of one attempt at a job."""
+    exit_code: Optional[int]
+    duration: float
+    tail: str
+    stopped: bool          # we stopped it (signal, lost claim), so the outcome is 'aborted'
+    pid: Optional[int] = None
+    host: str = HOST
+
+
+def job_dir(meta: Mapping, job_id: str) -> str:
+    return os.path.join(meta["root"], meta["exp"], job_id)
+
+
+def log_path(meta: Mapping, job_id: str) -> str:
+    return os.path.join(job_dir(meta, job_id), LOG_NAME)
+
+
+def job_command(job: Mapping, meta: Mapping, python: Optional[str] = None) -> List[str]:
+    """The argument list that runs ``job`` (a queue record) of the experiment described by ``meta``."""
+    script = job["script"]
+    if not os.path.isabs(script):
+        script = os.path.join(meta.get("snapshot") or meta["project_dir"], script)
+    cmd = [python or sys.executable, script, *job["args"]]
+    if job.get("pass_run_flags", True):
+        cmd += ["--exp", meta["exp"], "--root", meta["root"], "--data_root", meta["data_root"], "--id", job["id"]]
+    return cmd
+
+
+def job_env(job: Mapping, meta: Mapping, claim: str, base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """Environment of a job: the snapshot first on ``PYTHONPATH``, and who the job is."""
+    env = dict(os.environ if base is None else base)
+    paths = [meta.get("snapshot") or meta["project_dir"]]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(OVIS_EXP=meta["exp"], OVIS_JOB_ID=job["id"], OVIS_JOB_CLAIM=claim)
+    return env
+
+
+def read_tail(path: str, offset: int = 0, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The last ``lines`` lines (at most ``chars`` characters) of ``path`` after byte ``offset``."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            start = max(offset, size - 4 * chars)
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    text = "\n".join(text.rstrip().splitlines()[-lines:])
+    return text[-chars:]
+
+
+def run_job(cmd: List[str], log_file: str, env: Mapping[str, str], cwd: Optional[str] = None,
+            should_stop: Callable[[], bool] = lambda: False,
+            on_start: Optional[Callable[[int], None]] = None,
+            kill_grace: float = 10.0, poll: float = 0.2) -> JobResult:
+    """Run ``cmd`` to completion (or until ``should_stop()``), its output appended to ``log_file``."""
+    os.makedirs(os.path.dirname(log_file), exist_ok=True)
+    t0 = time.time()
+    with open(log_file, "ab") as log:
+        offset = log.tell()
+        header = f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} on {HOST}: {' '.join(cmd)}\n"
+        log.write(header.encode())
+        log.flush()
+        offset += len(header.encode())
+        if should_stop():
+            return JobResult(None, 0.0, "", stopped=True)
+        proc = spawn(cmd, log, dict(env), cwd=cwd)
+        stopped = False
+        try:
+            if on_start is not None:
+                on_start(proc.pid)
+            while not should_stop():
+                try:
+                    proc.wait(timeout=poll)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:  # also on KeyboardInterrupt / Ray task cancellation
+            if proc.poll() is None:
+                stopped = True
+                terminate_group(proc, kill_grace)
+        code = proc.wait()
+    return JobResult(code, time.time() - t0, read_tail(log_file, offset), stopped=stopped, pid=proc.pid)

@@ -1,0 +1,108 @@
+"""A TinyDB storage that never leaves a half-written file behind.
+
+Every write goes to a temporary file in the same directory, is flushed and
+``fsync``-ed, then moved over the database with :func:`os.replace` (atomic on
+POSIX), and the directory is ``fsync``-ed so the rename itself is durable. A
+reader therefore sees either the previous or the next complete JSON document,
+never a mix, which is why reads need no lock.
+
+A file that is not valid JSON (truncated, corrupted by hand, a disk error) is
+never repaired or overwritten: :meth:`AtomicJSONStorage.read` raises
+:class:`QueueCorruptError`, and since TinyDB reads before every write, nothing
+is written either.
+
+Example::
+
+    from tinydb import TinyDB
+    db = TinyDB("runs/mini/queue.json", storage=AtomicJSONStorage)
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Dict, Optional
+
+from tinydb.storages import Storage
+
+__all__ = ["AtomicJSONStorage", "QueueCorruptError", "read_json_file"]
+
+
+class QueueCorruptError(RuntimeError):
+    """The queue file exists but does not hold a TinyDB JSON document."""
+
+
+def read_json_file(path: str) -> Optional[Dict[str, Any]]:
+    """Parse a TinyDB file; ``None`` when it does not exist.
+
+    Raises :class:`QueueCorruptError` naming the file and what is wrong.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    hint = ("The file was left untouched. Inspect or restore it, or delete the "
+            "experiment with `manager.py --rf` to start over.")
+    if not raw.strip():
+        raise QueueCorruptError(f"queue file {path} is empty (expected a JSON object of tables). {hint}")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise QueueCorruptError(
+            f"queue file {path} is not valid JSON ({err}; {len(raw)} bytes, maybe truncated). {hint}") from None
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise QueueCorruptError(
+            f"queue file {path} holds JSON but not a TinyDB document "
+            f"(expected an object mapping table names to objects, got {type(data).__name__}). {hint}")
+    return data
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not supported on this platform / filesystem
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage: JSON file, atomic replace on write, strict on read.
+
+    Arguments:
+        path: the database file; its directory is created on first write.
+    """
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = os.path.abspath(path)
+
+    def read(self) -> Optional[Dict[str, Dict[str, Any]]]:
+        return read_json_file(self.path)
+
+    def write(self, data: Dict[str, Dict[str, Any]]) -> None:
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, exist_ok=True)
+        payload = json.dumps(data, separators=(",", ":"), sort_keys=False).encode()
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(self.path) + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        _fsync_dir(directory)
+
+    def close(self) -> None:
+        pass
