@@ -101,7 +101,8 @@ class Evaluation:
         if freebits is not None:
             mean_kl = kl.detach().mean(dim=(0, 1, 2), keepdim=True)
             kl = torch.where(mean_kl > freebits, kl, kl.detach())
-        return self.log_px_z - beta * kl.sum(-1)
+        kl = kl.sum(-1)
+        return self.log_px_z - (kl if beta == 1.0 else beta * kl)
 
 
 class GradientEstimator(nn.Module):
@@ -198,25 +199,30 @@ class GradientEstimator(nn.Module):
 
     # ------------------------------------------------------------------ diagnostics
     @staticmethod
-    def base_diagnostics(ev: Evaluation, loss: Tensor, beta: float = 1.0) -> Diagnostics:
+    def base_diagnostics(ev: Evaluation, loss: Tensor, beta: float = 1.0,
+                         bound: Optional[Tensor] = None) -> Diagnostics:
         """The diagnostics every estimator returns, each ``[bs]`` and detached.
 
         ``L_k``: IW bound (alpha=0, beta=1); ``elbo``: mean log-weight; ``kl``: mean
         ``log q - log p`` summed over layers; ``nll``: mean ``-log p(x|z)``;
-        ``kl_q_p``: ``L_k - elbo``; ``ess``: effective sample size of the K particles.
+        ``kl_q_p``: ``L_k - elbo``; ``ess``: effective sample size of the K particles
+        (of the log-weights with the KL weight ``beta``). ``bound`` (``[bs, mc]``) may pass
+        an already computed IW bound with alpha=0 and beta=1 of the same particles.
         """
         with torch.no_grad():
-            log_wk = ev.log_wk(1.0)
-            L_k = iw_bound(log_wk).mean(1)
+            kl = ev.kl().sum(-1)  # [bs, mc, iw]
+            log_wk = ev.log_px_z - kl
+            L_k = (iw_bound(log_wk) if bound is None else bound.detach()).mean(1)
             elbo = log_wk.mean((1, 2))
+            lw_beta = log_wk if beta == 1.0 else ev.log_px_z - beta * kl
             return {"loss": {
                 "loss": loss.detach(),
                 "L_k": L_k,
                 "elbo": elbo,
-                "kl": ev.kl().sum(-1).mean((1, 2)),
+                "kl": kl.mean((1, 2)),
                 "nll": -ev.log_px_z.mean((1, 2)),
                 "kl_q_p": L_k - elbo,
-                "ess": effective_sample_size(ev.log_wk(beta)).mean(1),
+                "ess": effective_sample_size(lw_beta).mean(1),
             }}
 
     # ------------------------------------------------------------------ call

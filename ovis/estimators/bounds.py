@@ -22,6 +22,7 @@ import math
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
@@ -58,12 +59,15 @@ def iw_bound(log_wk: Tensor, alpha: float = 0.0) -> Tensor:
     """
     alpha = check_alpha(alpha)
     K = log_wk.shape[-1]
+    if alpha == 0.0:
+        return torch.logsumexp(log_wk, dim=-1) - math.log(K)
     return (torch.logsumexp((1.0 - alpha) * log_wk, dim=-1) - math.log(K)) / (1.0 - alpha)
 
 
 def normalized_weights(log_wk: Tensor, alpha: float = 0.0) -> Tensor:
     """Self-normalised weights ``v_k = w_k^(1-alpha) / sum_l w_l^(1-alpha)``, ``[*, K]``."""
-    return torch.softmax((1.0 - check_alpha(alpha)) * log_wk, dim=-1)
+    alpha = check_alpha(alpha)
+    return torch.softmax(log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk, dim=-1)
 
 
 def effective_sample_size(log_wk: Tensor) -> Tensor:
@@ -170,15 +174,19 @@ def ovis_asymptotic_control_variate(log_wk: Tensor, gamma: float = 1.0, alpha: f
 
 
 def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0.0,
-                            max_elements: int = 2 ** 24) -> Tensor:
+                            max_elements: int = 2 ** 20) -> Tensor:
     """OVIS Monte-Carlo estimate of the optimal control variate (Lievin et al., 2020, eq. 12).
 
     ``c_k = 1/S sum_s d_k(z'_s, z_{-k})`` with ``d_k = L_K - v_k`` evaluated on the particle set
     where ``z_k`` is replaced by the auxiliary particle ``z'_s ~ q(z|x)``. It depends on
     ``z_{-k}`` and the auxiliary particles only, so the estimator stays unbiased.
 
-    Cost: O(S*K) time; memory O(S*K) per ``[*]`` entry, bounded by ``max_elements`` through
-    chunking over the S auxiliary particles.
+    With ``delta_ks = log w'_s - log sum_{l!=k} w_l``: the replaced bound is
+    ``(log sum_{l!=k} w_l + softplus(delta_ks) - log K) / (1-alpha)`` and the replaced weight
+    ``v_k = sigmoid(delta_ks)``, so each (k, s) pair costs one fused softplus and one sigmoid,
+    in log-space and stable at any magnitude.
+
+    Cost: O(S*K) time; memory O(K + max_elements) per call (chunked over the S particles).
 
     Args:
         log_wk: log-weights ``[*, K]``.
@@ -194,14 +202,16 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     if S < 1:
         raise ValueError("ovis_mc_control_variate needs at least one auxiliary particle (S >= 1)")
     a = 1.0 - alpha
-    loo = leave_one_out_logsumexp(a * log_wk).unsqueeze(-1)  # [*, K, 1]
     aux = a * log_wk_aux
+    if K == 1:  # no other particle: the replaced set is {z'_s}, v = 1
+        return ((aux - math.log(1)) / a - 1.0).mean(-1, keepdim=True)
+    loo = leave_one_out_logsumexp(a * log_wk)  # [*, K]
     rows = max(1, log_wk[..., 0].numel())
     chunk = max(1, min(S, max_elements // max(1, rows * K)))
-    total = torch.zeros_like(log_wk)
+    soft = torch.zeros_like(log_wk)
+    sig = torch.zeros_like(log_wk)
     for start in range(0, S, chunk):
-        lw_s = aux[..., start:start + chunk].unsqueeze(-2)  # [*, 1, s]
-        log_z = torch.logaddexp(loo, lw_s)  # log(sum_{l!=k} w_l + w'_s), [*, K, s]
-        d = (log_z - math.log(K)) / a - torch.exp(lw_s - log_z)
-        total = total + d.sum(-1)
-    return total / S
+        delta = aux[..., start:start + chunk].unsqueeze(-2) - loo.unsqueeze(-1)  # [*, K, s]
+        soft += F.softplus(delta).sum(-1)
+        sig += torch.sigmoid(delta).sum(-1)
+    return (loo - math.log(K)) / a + (soft / a - sig) / S

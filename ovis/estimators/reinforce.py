@@ -53,20 +53,22 @@ class ScoreFunctionEstimator(GradientEstimator):
         alpha = cfg["alpha"]
         ev = self.evaluate(model, x, cfg["mc"], K + S, reparam=False, chunk=cfg["sequential_computation"])
         log_wk_all = ev.log_wk(cfg["beta"], cfg["freebits"])
-        log_wk, log_wk_aux = log_wk_all[..., :K], log_wk_all[..., K:]
+        log_wk, log_wk_aux = (log_wk_all, log_wk_all[..., :0]) if S == 0 else (log_wk_all[..., :K], log_wk_all[..., K:])
         bound = iw_bound(log_wk, alpha)  # [bs, mc]
         with torch.no_grad():
             lw = log_wk.detach()
             c = self.control_variate(x, lw, log_wk_aux.detach(), cfg)
             signal = bound.detach().unsqueeze(-1) - normalized_weights(lw, alpha)  # d_k = L - v_k
             prefactor = bound.detach().unsqueeze(-1) - c
-        log_q = ev.log_qz[..., :K, :].sum(-1)
+        log_q = (ev.log_qz if S == 0 else ev.log_qz[..., :K, :]).sum(-1)
         score = (prefactor * (log_q - log_q.detach())).sum(-1)  # value 0, gradient of the score terms
         loss = -(bound + score).mean(1)
         extra = self.extra_loss(x, signal, cfg)
         if extra is not None:
             loss = loss + extra
-        diagnostics = self.base_diagnostics(ev.particles(0, K), loss, cfg["beta"])
+        plain = alpha == 0.0 and cfg["beta"] == 1.0 and cfg["freebits"] is None
+        diagnostics = self.base_diagnostics(ev if S == 0 else ev.particles(0, K), loss, cfg["beta"],
+                                            bound if plain else None)
         diagnostics["cv"] = {"mse": ((signal - c) ** 2).mean((1, 2))}
         ev.output["ovis_particles"] = (K, S)
         return loss, diagnostics, ev.output

@@ -1,0 +1,175 @@
+"""Speed and memory of every estimator against the cost of evaluating the model.
+
+For each estimator and K in {5, 50, 500, 2000, 5000} (OVIS-MC ``-S1``/``-S10`` exclusive for K
+up to 500, since they evaluate (1+y)K particles), on a 784-200 Bernoulli sigmoid belief network
+with batch size 24 (score-function estimators) or a 784-200 Gaussian VAE with linear maps
+(pathwise estimators, which need reparameterizable latents), this prints:
+
+* ``step (s)``: median time of one forward + backward step of the estimator;
+* ``model (s)``: median time of the same model evaluated on the same number of particles,
+  forward + backward of the summed log-probabilities (the reference);
+* ``overhead``: step / model, measured interleaved in the same process;
+* ``peak MB``: peak resident memory added by one estimator step (fresh process, ``ru_maxrss``);
+* ``model MB``: the same for the reference step.
+
+Method: one thread (``torch.set_num_threads(1)``), every configuration in a fresh process,
+timings interleaved (reference, estimator, reference, ...) and the best median of several
+passes reported. Data: 24 real MNIST test images (binarized at 0.5) when
+``--mnist`` points to ``t10k-images-idx3-ubyte.gz``, random binary images otherwise.
+
+Usage::
+
+    python benchmarks/estimators.py --mnist ../shared/data/mnist/t10k-images-idx3-ubyte.gz
+    python benchmarks/estimators.py --quick        # K in {5, 50}, for a smoke test
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from typing import Dict, List
+
+SCORE = ["reinforce", "reinforce-baseline", "vimco-arithmetic", "vimco-geometric", "ovis-gamma0", "ovis-gamma1",
+         "ovis-gamma1-arithmetic", "ovis-S1-exclusive", "ovis-S10-exclusive", "wake-wake", "wake-sleep",
+         "tvo-part2-config1"]
+PATHWISE = ["pathwise-vae", "pathwise-iwae", "stl", "dreg"]
+KS = [5, 50, 500, 2000, 5000]
+BS = 24
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(args: argparse.Namespace) -> Dict:
+    import torch
+
+    from ovis.estimators import parse_estimator_id
+    from ovis.models import VAE, SBN
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x = None
+    if args.mnist and os.path.exists(args.mnist):
+        from ovis.datasets.idx import read_idx
+        images = read_idx(args.mnist)[:BS]
+        x = torch.from_numpy((images > 127).astype("float32")).view(BS, 784)
+    if x is None:
+        x = torch.bernoulli(torch.full((BS, 784), 0.3))
+    pathwise = args.estimator in PATHWISE
+    model = VAE((784,), latent="normal", N=200, nlayers=0) if pathwise else SBN((784,), layers=(200,))
+    Estimator, config = parse_estimator_id(args.estimator)
+    estimator = Estimator(mc=1, iw=args.K, **config)
+    if config.get("baseline"):
+        estimator(model, x)  # materialise the lazy baseline
+    K_bound, S = estimator.particles(estimator.config) if hasattr(estimator, "particles") else (args.K, 0)
+    n_particles = K_bound + S
+
+    def reference_step():
+        ev = estimator.evaluate(model, x, 1, n_particles, reparam=pathwise)
+        (ev.log_px_z.sum() + ev.log_pz.sum() + ev.log_qz.sum()).backward()
+        model.zero_grad(set_to_none=True)
+
+    def estimator_step():
+        loss, _, _ = estimator(model, x)
+        loss.mean().backward()
+        model.zero_grad(set_to_none=True)
+        estimator.zero_grad(set_to_none=True)
+
+    first, other = (estimator_step, reference_step) if args.mode == "mem-est" else (reference_step, estimator_step)
+    base = rss_mb()
+    first()
+    mem = peak_mb() - base
+    if args.mode == "mem-ref":
+        return {"mem": mem}
+    other()  # warm-up
+    times = {"est": [], "ref": []}
+    medians = {"est": [], "ref": []}
+    for _ in range(args.passes):
+        t = {"est": [], "ref": []}
+        for _ in range(args.reps):
+            for name, fn in (("ref", reference_step), ("est", estimator_step)):
+                t0 = time.perf_counter()
+                fn()
+                t[name].append(time.perf_counter() - t0)
+        for name in t:
+            medians[name].append(statistics.median(t[name]))
+            times[name] += t[name]
+    step, ref = min(medians["est"]), min(medians["ref"])
+    ratios = [statistics.median([e / r for e, r in zip(times["est"][i::args.reps], times["ref"][i::args.reps])])
+              for i in range(args.reps)]
+    return {"mem": mem, "step": step, "ref": ref, "overhead": step / ref, "n": n_particles,
+            "overhead_paired": min(ratios)}
+
+
+def run_child(estimator: str, K: int, mode: str, ns: argparse.Namespace) -> Dict:
+    reps = ns.reps if K <= 500 else max(3, ns.reps // 2)
+    cmd = [sys.executable, __file__, "--child", "--estimator", estimator, "--K", str(K), "--mode", mode,
+           "--reps", str(reps), "--passes", str(ns.passes)]
+    if ns.mnist:
+        cmd += ["--mnist", ns.mnist]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{estimator} K={K} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist", default="", help="path to t10k-images-idx3-ubyte.gz (real data)")
+    parser.add_argument("--estimators", default=",".join(SCORE + PATHWISE))
+    parser.add_argument("--Ks", default=",".join(map(str, KS)))
+    parser.add_argument("--quick", action="store_true", help="K in {5, 50} only")
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--out", default="", help="also write the Markdown table to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--estimator", help=argparse.SUPPRESS)
+    parser.add_argument("--K", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="mem-est", help=argparse.SUPPRESS)
+    ns = parser.parse_args()
+    if ns.child:
+        print(json.dumps(child(ns)))
+        return
+    Ks = [5, 50] if ns.quick else [int(k) for k in ns.Ks.split(",")]
+    estimators = ns.estimators.split(",")
+    header = (f"Estimator benchmark, {date.today().isoformat()}, {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores (1 thread used), python {platform.python_version()}, bs={BS}, "
+              f"{'real MNIST' if ns.mnist and os.path.exists(ns.mnist) else 'random binary'} data\n")
+    lines = ["| estimator | model | K | particles | step (s) | model (s) | overhead | peak MB | model MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    print(header)
+    print("\n".join(lines), flush=True)
+    ref_mem: Dict = {}
+    for K in Ks:
+        for est in estimators:
+            if est.startswith("ovis-S") and K > 500:
+                continue
+            r = run_child(est, K, "mem-est", ns)
+            key = (est in PATHWISE, r["n"])
+            if key not in ref_mem:
+                ref_mem[key] = run_child(est, K, "mem-ref", ns)["mem"]
+            model = "VAE 784-200 (normal)" if est in PATHWISE else "SBN 784-200"
+            line = (f"| {est} | {model} | {K} | {r['n']} | {r['step']:.4f} | {r['ref']:.4f} | "
+                    f"{r['overhead']:.3f} | {r['mem']:.0f} | {ref_mem[key]:.0f} |")
+            lines.append(line)
+            print(line, flush=True)
+    if ns.out:
+        with open(ns.out, "w") as f:
+            f.write(header + "\n" + "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
