@@ -25,7 +25,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from .files import CorruptDataError, DataFile, MissingDataError, locate
+from .files import CorruptDataError, DataFile, locate
 from .idx import IMAGES_MAGIC, read_idx
 from .images import BinaryImages, make_splits
 
@@ -57,11 +57,11 @@ def _images(path: Path) -> torch.Tensor:
 
 
 def _load(dataset: str, files: Tuple[DataFile, DataFile], folder: Path, seed: int, download: bool,
-          binarize: str, n_valid: int, test_only_split: bool, flatten: bool
+          binarize: str, n_valid: int, test_only_split: bool, flatten: bool, check_md5: bool
           ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
     train_file, test_file = files
     if test_only_split:
-        (test_path,) = locate([test_file], folder, dataset, download)
+        (test_path,) = locate([test_file], folder, dataset, download, check_md5=check_md5)
         images = _images(test_path)
         n = images.shape[0]
         perm = torch.from_numpy(np.random.RandomState(seed).permutation(n))
@@ -75,7 +75,7 @@ def _load(dataset: str, files: Tuple[DataFile, DataFile], folder: Path, seed: in
         if test_present and not train_present:
             hint = (f"Only the test images ({test_file.name}) are present: pass test_only_split=True to split "
                     f"those 10,000 images into train/valid/test instead.")
-        train_path, test_path = locate([train_file, test_file], folder, dataset, download, hint)
+        train_path, test_path = locate([train_file, test_file], folder, dataset, download, hint, check_md5)
         train_all, test = _images(train_path), _images(test_path)
         if not 0 < n_valid < train_all.shape[0]:
             raise ValueError(f"n_valid={n_valid} is invalid; expected 0 < n_valid < {train_all.shape[0]} "
@@ -87,7 +87,7 @@ def _load(dataset: str, files: Tuple[DataFile, DataFile], folder: Path, seed: in
 
 
 def load_mnist(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "dynamic",
-               n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False
+               n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False, check_md5: bool = True
                ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
     """MNIST from ``{data_root}/mnist/``: ``(train, valid, test)`` of ``[1, 28, 28]`` images (``[784]`` if
     ``flatten``).
@@ -96,14 +96,15 @@ def load_mnist(data_root: str = "data", seed: int = 0, download: bool = False, b
         binarize: binarization of the training set (see :mod:`ovis.datasets.images`).
         n_valid: validation images taken from the end of the training file.
         test_only_split: build all three splits from the test file (see the module docstring).
+        check_md5: verify the published MD5 of the ``.gz`` files (turn off for re-compressed copies).
     """
     return _load("mnist", MNIST_FILES, Path(data_root) / "mnist", seed, download, binarize, n_valid,
-                 test_only_split, flatten)
+                 test_only_split, flatten, check_md5)
 
 
 def load_fashion(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "dynamic",
-                 n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False
+                 n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False, check_md5: bool = True
                  ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
     """Fashion-MNIST from ``{data_root}/fashion/`` (same files, splits and options as :func:`load_mnist`)."""
     return _load("fashion", FASHION_FILES, Path(data_root) / "fashion", seed, download, binarize, n_valid,
-                 test_only_split, flatten)
+                 test_only_split, flatten, check_md5)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from ovis.models import ModelContractError, validate_model_output
+from ovis.models import validate_model_output
 from ovis.models.vae import LATENTS, LIKELIHOODS, VAE
 
 SHAPES = [(1, 4, 4), (16,)]

@@ -1,0 +1,35 @@
+"""Tests of ovis.datasets.get_datasets: names, options, items as float32 tensors."""
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from ovis.datasets import DATASETS, get_datasets
+
+EMBEDDED = {"digits": (1, 8, 8), "gmm-toy": (1,), "gaussian-toy": (20,)}
+
+
+@pytest.mark.parametrize("name", sorted(EMBEDDED))
+def test_items_batch_as_float32_tensors(name):
+    train, valid, test = get_datasets(name)
+    x = next(iter(DataLoader(train, batch_size=16, shuffle=True)))
+    assert isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.shape == (16, *EMBEDDED[name])
+
+
+def test_registry():
+    assert set(DATASETS) == {"digits", "binmnist", "mnist", "fashion", "omniglot", "gmm-toy", "gaussian-toy"}
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown data set 'cifar'.*'binmnist', 'digits'"):
+        get_datasets("cifar")
+
+
+@pytest.mark.parametrize("name,option", [("digits", "n_valid"), ("mnist", "C"), ("gmm-toy", "binarize")])
+def test_unknown_option_lists_the_valid_ones(name, option):
+    with pytest.raises(ValueError, match=f"unknown option.*'{option}'.*valid options are"):
+        get_datasets(name, **{option: 1})
+
+
+def test_invalid_binarization():
+    with pytest.raises(ValueError, match="binarize='otsu'.*dynamic"):
+        get_datasets("mnist", binarize="otsu")

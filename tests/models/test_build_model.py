@@ -1,0 +1,47 @@
+"""Tests of ovis.models.build_model and the package exports."""
+import pytest
+
+import ovis.models as models
+from ovis.models import (SBN, VAE, GaussianMixtureToy, GaussianToy, NeuralBaseline, TemplateModel,
+                         build_model)
+
+
+@pytest.mark.parametrize("name,shape,hparams,cls", [
+    ("vae", (1, 8, 8), {"latent": "bernoulli", "N": 4}, VAE),
+    ("sbn", (64,), {"layers": (6, 5)}, SBN),
+    ("gmm-toy", (1,), {"C": 4}, GaussianMixtureToy),
+    ("gaussian-toy", (7,), {}, GaussianToy),
+])
+def test_build_known_models(name, shape, hparams, cls):
+    model = build_model(name, shape, **hparams)
+    assert isinstance(model, cls) and isinstance(model, TemplateModel)
+
+
+def test_gaussian_toy_takes_D_from_the_input_shape():
+    assert build_model("gaussian-toy", (7,)).D == 7
+    with pytest.raises(ValueError, match="D=5 disagrees"):
+        build_model("gaussian-toy", (7,), D=5)
+
+
+def test_gmm_toy_needs_scalar_observations():
+    with pytest.raises(ValueError, match=r"expected \(1,\)"):
+        build_model("gmm-toy", (2,))
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown model 'iwae'.*'gaussian-toy', 'gmm-toy', 'sbn', 'vae'"):
+        build_model("iwae", (4,))
+
+
+@pytest.mark.parametrize("name,bad", [("vae", "latent_dim"), ("sbn", "N"), ("gmm-toy", "D"),
+                                      ("gaussian-toy", "C")])
+def test_unknown_hparam_lists_the_valid_ones(name, bad):
+    with pytest.raises(ValueError, match=f"unknown hyperparameter.*'{bad}'.*valid ones are"):
+        build_model(name, (1,), **{bad: 3})
+
+
+def test_exports():
+    for name in ["TemplateModel", "ModelContractError", "flat_log_prob", "validate_model_output",
+                 "NeuralBaseline", "VAE", "SBN", "GaussianMixtureToy", "GaussianToy", "build_model"]:
+        assert name in models.__all__ and hasattr(models, name)
+    assert NeuralBaseline is models.baseline.NeuralBaseline
