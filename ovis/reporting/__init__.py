@@ -8,7 +8,8 @@ Modules, one job each:
   sem), reduce curves to one number per run (``max:``, ``min:``, ``last:``, ``mean:``), fit
   log-log slopes.
 * :mod:`~ovis.reporting.tables`: pivot tables as CSV and Markdown.
-* :mod:`~ovis.reporting.figures`: learning curves, pivot plots against K, SNR log-log plots.
+* :mod:`~ovis.reporting.figures`: learning curves, pivot plots against K, SNR log-log plots;
+  :mod:`~ovis.reporting.layout`: their panels, legends, line styles and axes.
 * :mod:`~ovis.reporting.naming`: estimator names as in the paper, one colour per estimator,
   axis labels with units.
 * :mod:`~ovis.reporting.make`: the whole report; :mod:`~ovis.reporting.cli`: its flags.

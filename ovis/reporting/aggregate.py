@@ -26,7 +26,7 @@ from .runs import Experiment
 
 __all__ = ["PivotSpec", "AGGREGATIONS", "ERRORS", "parse_metric", "parse_pivot", "resolve_keys",
            "check_metrics", "mixed_fields", "sort_groups", "run_curves", "curves", "run_values", "pivot_values",
-           "loglog_slope", "group_records"]
+           "loglog_slope", "group_ids", "group_records"]
 
 logger = logging.getLogger("ovis.reporting")
 
@@ -154,14 +154,35 @@ def _value_order(key: str, value: Any) -> Tuple:
     return (2, str(value))
 
 
+def _ranks(values: pd.Series, key: str) -> np.ndarray:
+    """Rank of each value in the report order of ``key`` (see :func:`sort_groups`)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    order = sorted(range(len(uniques)), key=lambda i: _value_order(key, uniques[i]))
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[order] = np.arange(len(uniques))
+    return rank[codes]
+
+
 def sort_groups(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Rows ordered by ``keys``: estimators by family, numbers numerically, missing values last."""
+    """Rows ordered by ``keys`` (then ``step`` if present): estimators by family, numbers
+    numerically, missing values last."""
     if df.empty or not keys:
         return df.reset_index(drop=True)
-    extra = [c for c in ("step",) if c in df.columns]
-    cols = list(keys) + extra
-    order = sorted(range(len(df)), key=lambda i: tuple(_value_order(c, df[c].iloc[i]) for c in cols))
+    cols = list(keys) + [c for c in ("step",) if c in df.columns]
+    order = np.lexsort([_ranks(df[c], c) for c in reversed(cols)])
     return df.iloc[order].reset_index(drop=True)
+
+
+def group_ids(df: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """An integer per row naming its group of ``keys`` (0, 1, ... in order of first appearance;
+    missing values form their own group)."""
+    if not keys:
+        return np.zeros(len(df), dtype=np.int64)
+    codes = np.stack([pd.factorize(df[k], use_na_sentinel=False)[0] for k in keys], axis=1)
+    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    relabel = np.empty(len(first), dtype=np.int64)
+    relabel[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return relabel[inverse.reshape(-1)]
 
 
 def _with_keys(exp: Experiment, frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -187,8 +208,8 @@ def run_curves(exp: Experiment, metric: str, keys: Sequence[str], *, downsample:
         keys: config fields defining a group.
         downsample: when a group has more than this many distinct steps, its steps are binned
             into ``downsample`` equal-width bins (each run averaged within a bin, the bin's step
-            being the mean step of the group's runs in it, so that runs stay aligned); 0 keeps
-            every step.
+            being the mean step of the group's runs in it, rounded, so that runs stay aligned);
+            0 keeps every step.
 
     Returns:
         columns ``run_id, *keys, step, value``; empty if no run logged ``metric``.
@@ -197,21 +218,21 @@ def run_curves(exp: Experiment, metric: str, keys: Sequence[str], *, downsample:
     columns = ["run_id", *keys, "step", "value"]
     if data.empty:
         return pd.DataFrame(columns=columns)
-    data = _with_keys(exp, data, keys)
     if downsample and downsample > 0:
-        pieces = []
-        for _, group in data.groupby(list(keys), dropna=False, sort=False) if keys else [(None, data)]:
-            steps = group["step"]
-            if steps.nunique() > downsample:
-                edges = np.linspace(steps.min(), steps.max(), downsample + 1)
-                bins = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, downsample - 1)
-                group = (group.assign(bin=bins)
-                         .groupby(["run_id", "bin"], sort=False)
-                         .agg({**{k: "first" for k in keys}, "step": "mean", "value": "mean"})
-                         .reset_index())
-                group["step"] = group.groupby("bin")["step"].transform("mean")
-            pieces.append(group)
-        data = pd.concat(pieces, ignore_index=True)
+        gid = pd.Series(group_ids(_with_keys(exp, data, keys), keys), index=data.index)
+        steps = data["step"].astype(float)
+        by_group = steps.groupby(gid)
+        lo, hi = by_group.transform("min"), by_group.transform("max")
+        binned = by_group.transform("nunique") > downsample
+        width = ((hi - lo) / downsample).where(lambda w: w > 0, 1.0)
+        index = np.floor((steps - lo) / width).clip(0, downsample - 1)
+        data = data.assign(bin=np.where(binned, index, steps), _g=gid)
+        data = (data.groupby(["run_id", "bin"], sort=False)
+                .agg(step=("step", "mean"), value=("value", "mean"), _g=("_g", "first"))
+                .reset_index())
+        # runs of a group share the bin's mean step, so that they stay aligned
+        data["step"] = data.groupby(["_g", "bin"])["step"].transform("mean").round().astype("int64")
+    data = _with_keys(exp, data, keys)
     return data[columns].sort_values(["run_id", "step"]).reset_index(drop=True)
 
 
@@ -278,13 +299,13 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> Optional[Tuple[float
 
 def group_records(df: pd.DataFrame, keys: Sequence[str]) -> List[Tuple[Dict[str, Any], pd.DataFrame]]:
     """Split a sorted aggregate frame into ``(key_values, rows)`` pairs, in row order."""
-    if not keys:
-        return [({}, df)]
-    seen: Dict[Tuple, List[int]] = {}
-    for i in range(len(df)):
-        seen.setdefault(tuple(str(df[k].iloc[i]) for k in keys), []).append(i)
+    if not keys or df.empty:
+        return [({}, df)] if not keys else []
+    ids = group_ids(df, keys)
+    order = np.argsort(ids, kind="stable")
+    bounds = np.flatnonzero(np.diff(ids[order])) + 1
     out = []
-    for rows in seen.values():
+    for rows in np.split(order, bounds):
         part = df.iloc[rows]
         out.append(({k: part[k].iloc[0] for k in keys}, part))
     return out

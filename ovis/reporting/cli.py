@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .aggregate import AGGREGATIONS, ERRORS, PivotSpec, parse_metric, parse_pivot
 from .make import ReportConfig, make_report
 
-__all__ = ["add_arguments", "run", "config_from_args", "parse_ylims"]
+__all__ = ["add_arguments", "main", "run", "config_from_args", "parse_ylims"]
 
 
 def _csv(text: Optional[str]) -> List[str]:
@@ -59,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="folder holding the experiments (default: runs); without --exp, the "
                             "experiment directory itself")
     where.add_argument("--include", action="append", default=[], metavar="PATTERNS",
-                       help="comma-separated substrings of run ids or flag values, or field=substring; "
-                            "a run must match one of them; repeat the flag to require several (and)")
+                       help="comma-separated substrings of run ids or flag values, or field=value (exact, "
+                            "e.g. iw=16); a run must match one of them; repeat the flag to require several (and)")
     where.add_argument("--exclude", action="append", default=[], metavar="PATTERNS",
                        help="comma-separated patterns (as --include); a run matching any is left out")
     where.add_argument("--only_finished", action="store_true",
@@ -131,9 +131,9 @@ def _setup_logging(quiet: bool) -> None:
     log.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     """Build the report; returns the exit status (0: something written, 1: nothing to report,
-    2: bad flags)."""
+    2: bad flags). The entry point :mod:`ovis.cli` calls for ``ovis report``."""
     _setup_logging(getattr(args, "quiet", False))
     log = logging.getLogger("ovis.reporting")
     try:
@@ -148,12 +148,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m ovis.reporting.cli``: the report command on its own."""
-    parser = argparse.ArgumentParser(prog="report", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+run = main
+"""Alias of :func:`main`."""

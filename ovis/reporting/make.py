@@ -113,7 +113,7 @@ def _summary(cfg: ReportConfig, exp: Experiment, keys: Sequence[str], table_md: 
     images = [f for f in files if f.suffix == ".png"]
     if images:
         lines += ["## Figures", ""]
-        lines += [f"![{f.stem}]({f.relative_to(out).as_posix()})" for f in images]
+        lines += [f"![{f.relative_to(out).as_posix()}]({f.relative_to(out).as_posix()})" for f in images]
         lines.append("")
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

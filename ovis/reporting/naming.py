@@ -42,6 +42,7 @@ _FIXED: Dict[str, Tuple[str, str, int]] = {
     "wake-sleep": ("RWS (wake-sleep)", "#7a7b00", 5),
 }
 _TVO_COLOR = "#17becf"
+_S_LADDER = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0)  # usual y of ovis-S{y}: one shade each
 _FALLBACK = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
 
 _TVO_RULES = {"left": "left Riemann", "right": "right Riemann", "trapz": "trapezoid"}
@@ -89,14 +90,16 @@ def estimator_label(estimator_id: Any) -> str:
 def _shade(hue: float, t: float) -> str:
     """A colour of fixed ``hue`` whose lightness goes from dark (t=0) to light (t=1)."""
     t = min(max(t, 0.0), 1.0)
-    r, g, b = colorsys.hls_to_rgb(hue, 0.25 + 0.40 * t, 0.75)
+    r, g, b = colorsys.hls_to_rgb(hue, 0.22 + 0.48 * t, 0.75)
     return "#{:02x}{:02x}{:02x}".format(round(255 * r), round(255 * g), round(255 * b))
 
 
 def estimator_color(estimator_id: Any) -> str:
     """A colour (``'#rrggbb'``) that depends on the estimator id alone.
 
-    Families keep one hue: OVIS-MC is blue, darker for more auxiliary particles; OVIS-~ is green,
+    Families keep one hue: OVIS-MC is blue (royal blue when the auxiliary particles are taken
+    from the K), darker for more auxiliary particles (one shade per step of the ladder 0.1, 0.5, 1, 5,
+    10, 50, 100, nearest in log scale); OVIS-~ is green,
     darker for larger γ; VIMCO orange/brown, REINFORCE grey, pathwise purple/red, RWS olive,
     TVO cyan. An unknown id gets a colour from a fixed palette chosen by a hash of the id
     (stable across processes).
@@ -105,10 +108,9 @@ def estimator_color(estimator_id: Any) -> str:
     if eid in _FIXED:
         return _FIXED[eid][1]
     m = re.fullmatch(r"ovis-S" + _NUM + r"(-exclusive)?", eid)
-    if m:  # y in [0.1, 100] -> light to dark blue
-        y = float(m.group(1))
-        t = 1.0 - (math.log10(max(y, 1e-3)) + 1.0) / 3.0
-        return _shade(0.58, t)
+    if m:  # S = yK: light (few auxiliary particles) to dark (many); blue, or indigo when taken from K
+        step = min(range(len(_S_LADDER)), key=lambda i: abs(math.log(_S_LADDER[i]) - math.log(max(float(m.group(1)), 1e-6))))
+        return _shade(0.57 if m.group(2) else 0.64, 1.0 - step / (len(_S_LADDER) - 1))
     m = re.fullmatch(r"ovis-gamma" + _NUM + r"(?:-(arithmetic|geometric))?", eid)
     if m:  # gamma in [0, 1] -> light to dark green; the VIMCO-style bases shift the hue
         hue = {None: 0.33, "arithmetic": 0.42, "geometric": 0.25}[m.group(2)]
@@ -162,7 +164,9 @@ def metric_label(metric: str, aggregation: Optional[str] = None) -> str:
     curve of each run was reduced, e.g. ``'test L_K (nats), max'``.
     """
     split, _, key = metric.rpartition(":")
-    name, unit = _METRICS.get(key, (key, None))
+    group, _, stat = key.rpartition("/")
+    default = (f"gradient SNR ({stat})", None) if group == "snr" else (key, None)
+    name, unit = _METRICS.get(key, default)
     label = f"{split} {name}" if split else name
     if unit:
         label += f" ({unit})"

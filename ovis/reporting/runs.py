@@ -26,11 +26,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["Experiment", "read_experiment", "read_metrics_jsonl", "read_metrics_tensorboard",
@@ -39,6 +39,10 @@ __all__ = ["Experiment", "read_experiment", "read_metrics_jsonl", "read_metrics_
 logger = logging.getLogger("ovis.reporting")
 
 METRIC_COLUMNS = ["run_id", "step", "metric", "value"]
+
+# keep columns named like dates ("timestamp", "*_time") as numbers; pandas 3 does with dtype=False
+# and deprecates convert_dates
+_NO_DATES = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
 
 
 @dataclass
@@ -97,11 +101,6 @@ def _flatten(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and type(value).__name__ != "bool_" and math.isfinite(value))
-
-
 def _empty_metrics() -> pd.DataFrame:
     return pd.DataFrame({"run_id": pd.Series(dtype=object), "step": pd.Series(dtype="int64"),
                          "metric": pd.Series(dtype=object), "value": pd.Series(dtype="float64")})
@@ -116,6 +115,20 @@ def read_metrics_jsonl(path: Path, notes: Optional[List[str]] = None) -> pd.Data
     is not valid JSON (e.g. the last line of a run being written) is skipped with a note.
     """
     notes = [] if notes is None else notes
+    try:  # fast path: pandas' JSON-lines reader
+        frame = pd.read_json(path, lines=True, dtype=False, **_NO_DATES)
+    except ValueError:  # a malformed line: parse line by line to keep the others
+        frame = pd.DataFrame.from_records(_read_lines(path, notes))
+    if frame.empty:
+        return _empty_metrics().drop(columns="run_id")
+    nested = [c for c in frame.columns if frame[c].dtype == object
+              and frame[c].map(lambda v: isinstance(v, dict)).any()]
+    if nested:
+        frame = pd.json_normalize(frame.to_dict("records"), sep="/")
+    return _long_format(frame)
+
+
+def _read_lines(path: Path, notes: List[str]) -> List[Dict[str, Any]]:
     records = []
     with open(path, encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
@@ -129,24 +142,34 @@ def read_metrics_jsonl(path: Path, notes: Optional[List[str]] = None) -> pd.Data
                 continue
             if isinstance(record, dict):
                 records.append(record)
-    rows = []
-    for record in pd.json_normalize(records, sep="/").to_dict("records") if records else []:
-        step, split = record.pop("step", None), record.pop("split", None)
-        if not _is_number(step):
-            continue
-        for key, value in record.items():
-            if not _is_number(value):
-                continue
-            if isinstance(split, str) and split:
-                name = f"{split}:{key}"
-            elif ":" in key:
-                name = key
-            else:
-                continue
-            rows.append((int(step), name, float(value)))
-    if not rows:
+    return records
+
+
+def _long_format(frame: pd.DataFrame) -> pd.DataFrame:
+    """One column per ``group/name`` (plus ``step``, ``split``) -> rows ``step, metric, value``."""
+    if "step" not in frame.columns:
         return _empty_metrics().drop(columns="run_id")
-    return pd.DataFrame(rows, columns=["step", "metric", "value"])
+    step = pd.to_numeric(frame["step"], errors="coerce")
+    split = frame["split"] if "split" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    prefix = split.astype(object).where(split.map(lambda v: isinstance(v, str) and v != "")) + ":"
+    pieces = []
+    for key in frame.columns:
+        if key in ("step", "split") or frame[key].dtype == bool:
+            continue
+        column = frame[key]
+        if column.dtype == object:  # drop booleans and text hiding among numbers
+            column = column.where(column.map(lambda v: not isinstance(v, bool)))
+        value = pd.to_numeric(column, errors="coerce").astype(float)
+        if ":" in key:
+            name = pd.Series(key, index=frame.index, dtype=object)
+        else:
+            name = prefix + key
+        pieces.append(pd.DataFrame({"step": step, "metric": name, "value": value}))
+    if not pieces:
+        return _empty_metrics().drop(columns="run_id")
+    out = pd.concat(pieces, ignore_index=True)
+    out = out[np.isfinite(out["value"]) & out["step"].notna() & out["metric"].notna()]
+    return out.astype({"step": "int64", "metric": object, "value": "float64"}).reset_index(drop=True)
 
 
 def read_metrics_tensorboard(run_dir: Path) -> pd.DataFrame:
@@ -164,13 +187,17 @@ def read_metrics_tensorboard(run_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "metric", "value"])
 
 
+def _as_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _filter_matches(pattern: str, run_id: str, config: Dict[str, Any]) -> bool:
-    """``pattern`` is a substring of the run id or of a flag value; ``field=substring`` looks at
-    that flag only."""
+    """``pattern`` is a substring of the run id or of a flag value; ``field=value`` asks for that
+    flag to equal ``value`` (as text: ``iw=16`` matches 16 and 16.0, not 160)."""
     if "=" in pattern:
-        key, _, sub = pattern.partition("=")
-        return key in config and sub in str(config[key])
-    return pattern in run_id or any(pattern in str(v) for v in config.values())
+        key, _, value = pattern.partition("=")
+        return key.strip() in config and _as_text(config[key.strip()]) == value.strip()
+    return pattern in run_id or any(pattern in _as_text(v) for v in config.values())
 
 
 def match_filters(run_id: str, config: Dict[str, Any], include: Sequence[Sequence[str]] = (),
@@ -182,8 +209,8 @@ def match_filters(run_id: str, config: Dict[str, Any], include: Sequence[Sequenc
             (``--include a,b --include c`` means (a or b) and c).
         exclude: a run matching any of these patterns is dropped.
 
-    A pattern is a substring of the run id or of any flag value, or ``field=substring`` to
-    look at one flag.
+    A pattern is a substring of the run id or of any flag value, or ``field=value`` for a flag
+    equal to ``value``.
     """
     for group in include:
         if group and not any(_filter_matches(p, run_id, config) for p in group):
