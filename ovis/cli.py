@@ -1,49 +1,57 @@
-"""The ``ovis`` command: one entry point, one subcommand per job.
+"""The ``ovis`` command: ``ovis <command> [flags]``; the entry scripts call it too.
 
-Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
-``run(args) -> int`` (the exit status); it is registered here by one line in ``SUBCOMMANDS``
-and imported only when chosen, so ``ovis report`` does not import torch training code and
-``ovis manager`` does not import matplotlib. The top-level scripts (``run.py``, ``manager.py``,
-``dbutils.py``, ``report.py``) call :func:`main` with their subcommand name.
+Each command lives in its own module, which provides::
 
-Example::
+    add_arguments(parser: argparse.ArgumentParser) -> None    # its flags
+    main(args: argparse.Namespace) -> int                      # its exit code
 
-    ovis report --exp mini --keys dataset,estimator,iw --metrics test:loss/L_k
-    python report.py --exp mini ...          # the same
+and is registered in :data:`COMMANDS`. Only the chosen command's module is
+imported, so ``ovis manager`` does not pay for torch. ``python manager.py
+--exp mini`` is ``ovis manager --exp mini``.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-__all__ = ["SUBCOMMANDS", "main"]
+__all__ = ["COMMANDS", "main"]
 
-# name -> (module with add_arguments(parser) and run(args), one-line help)
-SUBCOMMANDS: Dict[str, Tuple[str, str]] = {
-    "report": ("ovis.reporting.cli", "tables and figures from the runs of an experiment"),
+#: command -> (module, one-line help)
+COMMANDS: Dict[str, Tuple[str, str]] = {
+    "run": ("ovis.training.arguments", "train a model with a gradient estimator (resumable run directory)"),
+    "manager": ("ovis.sweep.manager", "run the job queue of a sweep (experiments/<exp>.json) locally or on Ray"),
+    "dbutils": ("ovis.sweep.dbutils", "inspect and repair the job queue of an experiment"),
+    "report": ("ovis.reporting.cli", "tables and figures (CSV, Markdown, PNG, PDF) from the runs of an experiment"),
 }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse ``argv`` (default ``sys.argv[1:]``) and run the chosen subcommand; returns its exit
-    status."""
+def _overview() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "usage: ovis <command> [flags]   (ovis <command> --help)\n\ncommands:\n" + "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
+    """Dispatch ``argv`` (default ``sys.argv[1:]``) to a command; return its exit code.
+
+    ``prog`` names the program in the command's usage line (default ``ovis <command>``).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="ovis", description=__doc__,
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_overview())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"ovis: unknown command {name!r}; choose from {sorted(COMMANDS)}\n\n{_overview()}", file=sys.stderr)
+        return 2
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=prog or f"ovis {name}", description=(module.__doc__ or help_).strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        if name != chosen:
-            sub.add_parser(name, help=help_text)
-            continue
-        module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=help_text, description=module.__doc__)
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
-    args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    module.add_arguments(parser)
+    return int(module.main(parser.parse_args(rest)) or 0)
 
 
 if __name__ == "__main__":

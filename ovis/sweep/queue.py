@@ -48,7 +48,8 @@ from .procs import HOST, pid_alive, process_start_time
 from .spec import JobSpec
 from .storage import AtomicJSONStorage, read_json_file
 
-__all__ = ["JobQueue", "QueueLockedError", "STATES", "REQUEUE_LEVELS", "vanished_reason", "QUEUE_NAME"]
+__all__ = ["JobQueue", "QueueLockedError", "STATES", "REQUEUE_LEVELS", "vanished_reason", "count_states",
+           "QUEUE_NAME"]
 
 QUEUE_NAME = "queue.json"
 STATES = ("queued", "running", "success", "failed", "aborted")
@@ -60,6 +61,7 @@ REQUEUE_LEVELS: Dict[int, Tuple[str, ...]] = {
     100: ("aborted", "failed", "running"),
 }
 _HISTORY = 10
+_VANISHED = "vanished:"
 _ATTEMPT_FIELDS = ("host", "pid", "pid_start", "device", "worker", "job_pid", "started_at", "heartbeat",
                    "finished_at", "duration", "exit_code", "error", "claim", "session")
 
@@ -85,10 +87,10 @@ def vanished_reason(job: Mapping[str, Any], stale_after: float, now: Optional[fl
     now = time.time() if now is None else now
     pid = job.get("pid")
     if job.get("host") == host and pid and not pid_alive(pid, job.get("pid_start")):
-        return f"vanished: worker pid {pid} on {host} is gone"
+        return f"{_VANISHED} worker pid {pid} on {host} is gone"
     beat = job.get("heartbeat") or job.get("started_at") or 0
     if now - beat > stale_after:
-        return f"vanished: no heartbeat for {now - beat:.0f} s (worker pid {pid} on {job.get('host')})"
+        return f"{_VANISHED} no heartbeat for {now - beat:.0f} s (worker pid {pid} on {job.get('host')})"
     return None
 
 
@@ -107,7 +109,8 @@ class JobQueue:
         self.lock_path = self.path + ".lock"
         self.lock_timeout = lock_timeout
         self.stale_after = stale_after
-        self._thread_lock = threading.RLock()  # filelock instances are re-entrant within a process
+        # threads of one process queue here, processes on the file lock (a nested transaction times out)
+        self._thread_lock = threading.RLock()
 
     # ------------------------------------------------------------------ locking / IO
     def exists(self) -> bool:
@@ -217,11 +220,16 @@ class JobQueue:
             jobs.update(fields, doc_ids=[doc.doc_id])
             return {**doc, **fields}
 
-    def _owned(self, jobs: Table, job_id: str, claim: str, states=("running",)) -> Optional[Document]:
+    @staticmethod
+    def _owned(jobs: Table, job_id: str, claim: str) -> Optional[Document]:
+        """The job if ``claim`` still holds it: running, or reaped as vanished (and not requeued since)."""
         doc = jobs.get(doc_id=int(job_id))
-        if doc is None or doc.get("claim") != claim or doc["state"] not in states:
+        if doc is None or doc.get("claim") != claim:
             return None
-        return doc
+        if doc["state"] == "running" or (doc["state"] == "aborted" and
+                                          (doc.get("error") or "").startswith(_VANISHED)):
+            return doc
+        return None
 
     def heartbeat(self, job_id: str, claim: str, **fields: Any) -> bool:
         """Refresh the heartbeat (and ``fields``, e.g. ``job_pid``); ``False`` if the claim was lost.
@@ -237,7 +245,7 @@ class JobQueue:
         with self.transaction() as (jobs, _):
             now = time.time()
             for job_id in job_ids:
-                doc = self._owned(jobs, job_id, claim_of[job_id], states=("running", "aborted"))
+                doc = self._owned(jobs, job_id, claim_of[job_id])
                 out[job_id] = doc is not None
                 if doc is not None:
                     jobs.update({**fields, "heartbeat": now, "state": "running", "error": None},
@@ -250,7 +258,7 @@ class JobQueue:
         if state not in ("success", "failed", "aborted"):
             raise ValueError(f"finish state must be success, failed or aborted, got {state!r}")
         with self.transaction() as (jobs, _):
-            doc = self._owned(jobs, job_id, claim, states=("running", "aborted"))
+            doc = self._owned(jobs, job_id, claim)
             if doc is None:
                 return False
             jobs.update({**fields, "state": state, "exit_code": exit_code, "duration": duration,
@@ -287,9 +295,10 @@ class JobQueue:
             for doc in jobs.all():
                 if doc["state"] not in states:
                     continue
-                attempt = {k: doc.get(k) for k in ("state",) + _ATTEMPT_FIELDS if doc.get(k) is not None}
-                history = (list(doc.get("history", [])) + [attempt])[-_HISTORY:] if doc.get("attempts") else \
-                    list(doc.get("history", []))
+                history = list(doc.get("history", []))
+                if doc.get("claim"):  # it was attempted: keep what happened
+                    attempt = {k: doc.get(k) for k in ("state",) + _ATTEMPT_FIELDS if doc.get(k) is not None}
+                    history = (history + [attempt])[-_HISTORY:]
                 jobs.update({**{k: None for k in _ATTEMPT_FIELDS}, "state": "queued", "queued_at": now,
                              "history": history}, doc_ids=[doc.doc_id])
                 requeued.append(doc["id"])
@@ -302,6 +311,3 @@ def count_states(jobs: Iterable[Mapping[str, Any]]) -> Dict[str, int]:
     for job in jobs:
         counts[job.get("state", "?")] = counts.get(job.get("state", "?"), 0) + 1
     return counts
-
-
-__all__.append("count_states")

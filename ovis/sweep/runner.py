@@ -9,13 +9,12 @@ process group, SIGKILL after a grace period) when ``should_stop()`` turns true.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional
 
-from .procs import HOST, spawn, terminate_group
+from .procs import HOST, spawn, terminate_group, wait_for
 
 __all__ = ["JobResult", "job_command", "job_env", "job_dir", "log_path", "run_job", "read_tail", "LOG_NAME"]
 
@@ -101,12 +100,8 @@ def run_job(cmd: List[str], log_file: str, env: Mapping[str, str], cwd: Optional
         try:
             if on_start is not None:
                 on_start(proc.pid)
-            while not should_stop():
-                try:
-                    proc.wait(timeout=poll)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
+            while not should_stop() and not wait_for(proc, poll):
+                pass
         finally:  # also on KeyboardInterrupt / Ray task cancellation
             if proc.poll() is None:
                 stopped = True

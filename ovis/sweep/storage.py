@@ -2,9 +2,11 @@
 
 Every write goes to a temporary file in the same directory, is flushed and
 ``fsync``-ed, then moved over the database with :func:`os.replace` (atomic on
-POSIX), and the directory is ``fsync``-ed so the rename itself is durable. A
-reader therefore sees either the previous or the next complete JSON document,
-never a mix, which is why reads need no lock.
+POSIX). A reader therefore sees either the previous or the next complete JSON
+document, never a mix, which is why reads need no lock. After a power cut the
+file holds one of the recent complete versions (the directory is not
+``fsync``-ed after each rename: that would double the cost of a write for
+durability of the very last change, which a rerun of a job repairs anyway).
 
 A file that is not valid JSON (truncated, corrupted by hand, a disk error) is
 never repaired or overwritten: :meth:`AtomicJSONStorage.read` raises
@@ -58,19 +60,6 @@ def read_json_file(path: str) -> Optional[Dict[str, Any]]:
     return data
 
 
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not supported on this platform / filesystem
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class AtomicJSONStorage(Storage):
     """TinyDB storage: JSON file, atomic replace on write, strict on read.
 
@@ -102,7 +91,6 @@ class AtomicJSONStorage(Storage):
             except OSError:
                 pass
             raise
-        _fsync_dir(directory)
 
     def close(self) -> None:
         pass

@@ -14,31 +14,35 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 from typing import Optional
 
+from .procs import stop_on_signals
 from .queue import JobQueue, QueueLockedError
-from .runner import job_command, job_env, log_path, run_job
+from .runner import JobResult, job_command, job_env, log_path, run_job
 from .storage import QueueCorruptError
 
 __all__ = ["Worker", "main"]
 
 
 class _Heartbeat(threading.Thread):
-    """Refreshes one job's heartbeat every ``interval`` s until stopped; notes a lost claim."""
+    """Refreshes one job's heartbeat every ``interval`` s until stopped; notes a lost claim.
+
+    The first beat also records the subprocess pid (``job_pid``) once it is known.
+    """
 
     def __init__(self, queue: JobQueue, job_id: str, claim: str, interval: float):
         super().__init__(daemon=True, name=f"heartbeat-{job_id}")
         self.queue, self.job_id, self.claim, self.interval = queue, job_id, claim, interval
+        self.job_pid: Optional[int] = None
         self.done = threading.Event()
         self.lost = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
             try:
-                if not self.queue.heartbeat(self.job_id, self.claim):
+                if not self.queue.heartbeat(self.job_id, self.claim, job_pid=self.job_pid):
                     self.lost.set()
                     return
             except (QueueLockedError, QueueCorruptError, OSError) as err:  # try again next beat
@@ -65,12 +69,6 @@ class Worker:
         self.heartbeat, self.kill_grace = heartbeat, kill_grace
         self.stop = threading.Event()
 
-    def install_signal_handlers(self) -> None:
-        def handler(signum, frame):
-            self.stop.set()  # the job loop notices within a fraction of a second
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, handler)
-
     def run_one(self) -> bool:
         """Claim and run one job; ``False`` when there was nothing (left) to claim."""
         if self.stop.is_set():
@@ -86,8 +84,10 @@ class Worker:
             result = run_job(job_command(job, meta), log_path(meta, job["id"]), job_env(job, meta, claim),
                              cwd=meta.get("project_dir"),
                              should_stop=lambda: self.stop.is_set() or beat.lost.is_set(),
-                             on_start=lambda pid: self.queue.heartbeat(job["id"], claim, job_pid=pid),
+                             on_start=lambda pid: setattr(beat, "job_pid", pid),
                              kill_grace=self.kill_grace)
+        except OSError as err:  # could not write the log or start the process
+            result = JobResult(None, 0.0, f"could not start the job: {err}", stopped=False)
         finally:
             beat.done.set()
             beat.join()
@@ -128,9 +128,9 @@ def main(argv=None) -> int:
     queue = JobQueue(os.path.join(args.root, args.exp), lock_timeout=args.lock_timeout)
     worker = Worker(queue, device=args.device, name=args.name, session=args.session, max_jobs=args.max_jobs,
                     heartbeat=args.heartbeat, kill_grace=args.kill_grace)
-    worker.install_signal_handlers()
     try:
-        return worker.run()
+        with stop_on_signals(worker.stop):  # the job loop notices within a fraction of a second
+            return worker.run()
     except (QueueLockedError, QueueCorruptError) as err:
         print(f"[{worker.name}] {err}", file=sys.stderr)
         return 3
