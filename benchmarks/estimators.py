@@ -73,7 +73,7 @@ def child(args: argparse.Namespace) -> Dict:
     Estimator, config = parse_estimator_id(args.estimator)
     estimator = Estimator(mc=1, iw=args.K, **config)
     if config.get("baseline"):
-        estimator(model, x)  # materialise the lazy baseline
+        estimator.baseline(x[:1])  # materialise the lazy baseline (input size) without a full step
     K_bound, S = estimator.particles(estimator.config) if hasattr(estimator, "particles") else (args.K, 0)
     n_particles = K_bound + S
 

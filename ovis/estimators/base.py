@@ -200,14 +200,15 @@ class GradientEstimator(nn.Module):
     # ------------------------------------------------------------------ diagnostics
     @staticmethod
     def base_diagnostics(ev: Evaluation, loss: Tensor, beta: float = 1.0,
-                         bound: Optional[Tensor] = None) -> Diagnostics:
+                         bound: Optional[Tensor] = None, v: Optional[Tensor] = None) -> Diagnostics:
         """The diagnostics every estimator returns, each ``[bs]`` and detached.
 
         ``L_k``: IW bound (alpha=0, beta=1); ``elbo``: mean log-weight; ``kl``: mean
         ``log q - log p`` summed over layers; ``nll``: mean ``-log p(x|z)``;
         ``kl_q_p``: ``L_k - elbo``; ``ess``: effective sample size of the K particles
-        (of the log-weights with the KL weight ``beta``). ``bound`` (``[bs, mc]``) may pass
-        an already computed IW bound with alpha=0 and beta=1 of the same particles.
+        (of the log-weights with the KL weight ``beta``). ``bound`` (``[bs, mc]``) and ``v``
+        (``[bs, mc, iw]``) may pass the already computed IW bound and normalised weights with
+        alpha=0 and beta=1 of the same particles.
         """
         with torch.no_grad():
             kl = ev.kl().sum(-1)  # [bs, mc, iw]
@@ -222,7 +223,7 @@ class GradientEstimator(nn.Module):
                 "kl": kl.mean((1, 2)),
                 "nll": -ev.log_px_z.mean((1, 2)),
                 "kl_q_p": L_k - elbo,
-                "ess": effective_sample_size(lw_beta).mean(1),
+                "ess": (effective_sample_size(lw_beta) if v is None else 1.0 / (v * v).sum(-1)).mean(1),
             }}
 
     # ------------------------------------------------------------------ call

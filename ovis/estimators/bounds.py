@@ -19,7 +19,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,7 @@ __all__ = [
     "vimco_control_variate",
     "ovis_asymptotic_control_variate",
     "ovis_mc_control_variate",
+    "score_function_surrogate",
 ]
 
 
@@ -86,9 +87,8 @@ def leave_one_out_logsumexp(log_wk: Tensor) -> Tensor:
         return torch.full_like(log_wk, -math.inf)
     prefix = torch.logcumsumexp(log_wk, dim=-1)
     suffix = torch.logcumsumexp(log_wk.flip(-1), dim=-1).flip(-1)
-    ninf = torch.full_like(log_wk[..., :1], -math.inf)
-    before = torch.cat([ninf, prefix[..., :-1]], dim=-1)  # log sum_{l < k}
-    after = torch.cat([suffix[..., 1:], ninf], dim=-1)  # log sum_{l > k}
+    before = F.pad(prefix[..., :-1], (1, 0), value=-math.inf)  # log sum_{l < k}
+    after = F.pad(suffix[..., 1:], (0, 1), value=-math.inf)  # log sum_{l > k}
     return torch.logaddexp(before, after)
 
 
@@ -215,3 +215,48 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
         soft += F.softplus(delta).sum(-1)
         sig += torch.sigmoid(delta).sum(-1)
     return (loo - math.log(K)) / a + (soft / a - sig) / S
+
+
+class _ScoreFunctionSurrogate(torch.autograd.Function):
+    """One autograd node for the score-function surrogate of the IW (Renyi) bound."""
+
+    @staticmethod
+    def forward(ctx, log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: float):  # type: ignore[override]
+        a = 1.0 - alpha
+        lw = log_wk if alpha == 0.0 else a * log_wk
+        lse = torch.logsumexp(lw, dim=-1, keepdim=True)
+        bound = lse - math.log(log_wk.shape[-1])
+        if alpha != 0.0:
+            bound = bound / a
+        v = torch.exp(lw - lse)
+        ctx.save_for_backward(v, bound - c)
+        ctx.mark_non_differentiable(v)
+        return bound.squeeze(-1), v
+
+    @staticmethod
+    def backward(ctx, grad_bound: Tensor, grad_v: Tensor):  # type: ignore[override]
+        v, prefactor = ctx.saved_tensors
+        g = grad_bound.unsqueeze(-1)
+        return g * v, g * prefactor, None, None
+
+
+def score_function_surrogate(log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: float = 0.0) -> Tuple[Tensor, Tensor]:
+    """The IW (Renyi) bound with the gradient of the score-function estimator, in one autograd node.
+
+    Value: ``L = 1/(1-alpha) log 1/K sum_k w_k^(1-alpha)``, ``[*]``. Gradient:
+    ``sum_k v_k d log w_k + sum_k (L - c_k) d log q(z_k|x)``, i.e. the pathwise derivative of
+    ``L`` through the log-weights with ``z`` held fixed, plus the score terms with the
+    control variates ``c_k`` (which must not depend on ``z_k`` for the estimator to be
+    unbiased; they receive no gradient).
+
+    Args:
+        log_wk: log-weights ``[*, K]`` (with gradient).
+        log_q: ``log q(z_k|x)`` summed over layers, ``[*, K]`` (with gradient).
+        c: control variates ``[*, K]`` (treated as constants).
+        alpha: Renyi parameter.
+
+    Returns:
+        ``(bound [*], v [*, K])`` with ``v = softmax((1-alpha) log w)`` (no gradient).
+    """
+    check_alpha(alpha)
+    return _ScoreFunctionSurrogate.apply(log_wk, log_q, c.detach(), float(alpha))

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..models.baseline import NeuralBaseline
 from .base import Diagnostics, GradientEstimator
-from .bounds import iw_bound, normalized_weights
+from .bounds import score_function_surrogate
 
 __all__ = ["ScoreFunctionEstimator", "Reinforce"]
 
@@ -40,8 +40,10 @@ class ScoreFunctionEstimator(GradientEstimator):
         """``(K, S)``: particles in the bound and auxiliary particles; ``K + S`` are evaluated."""
         return cfg["iw"], 0
 
-    def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Tensor, cfg: Dict[str, Any]) -> Tensor:
-        """Control variates ``c_k`` ``[bs, mc, K]`` (or broadcastable) from detached log-weights."""
+    def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Optional[Tensor],
+                        cfg: Dict[str, Any]) -> Tensor:
+        """Control variates ``c_k`` ``[bs, mc, K]`` from detached log-weights ``[bs, mc, K]`` and,
+        for estimators with auxiliary particles, their log-weights ``[bs, mc, S]`` (else ``None``)."""
         return torch.zeros_like(log_wk)
 
     def extra_loss(self, x: Tensor, signal: Tensor, cfg: Dict[str, Any]) -> Optional[Tensor]:
@@ -52,25 +54,24 @@ class ScoreFunctionEstimator(GradientEstimator):
         K, S = self.particles(cfg)
         alpha = cfg["alpha"]
         ev = self.evaluate(model, x, cfg["mc"], K + S, reparam=False, chunk=cfg["sequential_computation"])
-        log_wk_all = ev.log_wk(cfg["beta"], cfg["freebits"])
-        log_wk, log_wk_aux = (log_wk_all, log_wk_all[..., :0]) if S == 0 else (log_wk_all[..., :K], log_wk_all[..., K:])
-        bound = iw_bound(log_wk, alpha)  # [bs, mc]
+        if S:
+            ev_aux, ev = ev.particles(K, K + S), ev.particles(0, K)
+            log_wk_aux = ev_aux.log_wk(cfg["beta"]).detach()
+        else:
+            log_wk_aux = None
+        log_wk = ev.log_wk(cfg["beta"], cfg["freebits"])  # [bs, mc, K]
         with torch.no_grad():
-            lw = log_wk.detach()
-            c = self.control_variate(x, lw, log_wk_aux.detach(), cfg)
-            signal = bound.detach().unsqueeze(-1) - normalized_weights(lw, alpha)  # d_k = L - v_k
-            prefactor = bound.detach().unsqueeze(-1) - c
-        log_q = (ev.log_qz if S == 0 else ev.log_qz[..., :K, :]).sum(-1)
-        score = (prefactor * (log_q - log_q.detach())).sum(-1)  # value 0, gradient of the score terms
-        loss = -(bound + score).mean(1)
+            c = self.control_variate(x, log_wk.detach(), log_wk_aux, cfg)
+        bound, v = score_function_surrogate(log_wk, ev.log_qz.sum(-1), c, alpha)  # [bs, mc], [bs, mc, K]
+        loss = -bound.mean(1)
+        with torch.no_grad():
+            signal = bound.detach().unsqueeze(-1) - v  # d_k = L - v_k, the learning signal c_k estimates
         extra = self.extra_loss(x, signal, cfg)
         if extra is not None:
             loss = loss + extra
         plain = alpha == 0.0 and cfg["beta"] == 1.0 and cfg["freebits"] is None
-        diagnostics = self.base_diagnostics(ev if S == 0 else ev.particles(0, K), loss, cfg["beta"],
-                                            bound if plain else None)
+        diagnostics = self.base_diagnostics(ev, loss, cfg["beta"], bound if plain else None, v if plain else None)
         diagnostics["cv"] = {"mse": ((signal - c) ** 2).mean((1, 2))}
-        ev.output["ovis_particles"] = (K, S)
         return loss, diagnostics, ev.output
 
 

@@ -18,7 +18,7 @@ class NeuralBaseline(nn.Module):
     Arguments:
         input_dim: number of input features (flattened ``x``); ``None`` infers it at the first
             call (run one forward pass before building the optimizer).
-        hdim: hidden units.
+        hdim: hidden units (100, as in NVIL's input-dependent baseline).
         nlayers: hidden layers.
 
     Example::
@@ -27,7 +27,7 @@ class NeuralBaseline(nn.Module):
         c = baseline(x)   # [bs]
     """
 
-    def __init__(self, input_dim: Optional[int] = None, hdim: int = 200, nlayers: int = 1) -> None:
+    def __init__(self, input_dim: Optional[int] = None, hdim: int = 100, nlayers: int = 1) -> None:
         super().__init__()
         layers = []
         first = nn.LazyLinear(hdim) if input_dim is None else nn.Linear(input_dim, hdim)
