@@ -218,10 +218,16 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
 
 
 class _ScoreFunctionSurrogate(torch.autograd.Function):
-    """One autograd node for the score-function surrogate of the IW (Renyi) bound."""
+    """One autograd node for the score-function surrogate of the IW (Renyi) bound.
+
+    Written in the ``setup_context`` style with a generated vmap rule, so that it composes
+    with ``torch.func`` (``vmap``, ``grad``) as well as with plain autograd.
+    """
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: float):  # type: ignore[override]
+    def forward(log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: float):  # type: ignore[override]
         a = 1.0 - alpha
         lw = log_wk if alpha == 0.0 else a * log_wk
         lse = torch.logsumexp(lw, dim=-1, keepdim=True)
@@ -229,12 +235,16 @@ class _ScoreFunctionSurrogate(torch.autograd.Function):
         if alpha != 0.0:
             bound = bound / a
         v = torch.exp(lw - lse)
-        ctx.save_for_backward(v, bound - c)
-        ctx.mark_non_differentiable(v)
-        return bound.squeeze(-1), v
+        return bound.squeeze(-1), v, bound - c
 
     @staticmethod
-    def backward(ctx, grad_bound: Tensor, grad_v: Tensor):  # type: ignore[override]
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
+        _, v, prefactor = output
+        ctx.save_for_backward(v, prefactor)
+        ctx.mark_non_differentiable(v, prefactor)
+
+    @staticmethod
+    def backward(ctx, grad_bound: Tensor, grad_v: Tensor, grad_prefactor: Tensor):  # type: ignore[override]
         v, prefactor = ctx.saved_tensors
         g = grad_bound.unsqueeze(-1)
         return g * v, g * prefactor, None, None
@@ -259,4 +269,5 @@ def score_function_surrogate(log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: fl
         ``(bound [*], v [*, K])`` with ``v = softmax((1-alpha) log w)`` (no gradient).
     """
     check_alpha(alpha)
-    return _ScoreFunctionSurrogate.apply(log_wk, log_q, c.detach(), float(alpha))
+    bound, v, _ = _ScoreFunctionSurrogate.apply(log_wk, log_q, c.detach(), float(alpha))
+    return bound, v
