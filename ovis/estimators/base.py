@@ -168,10 +168,15 @@ class GradientEstimator(nn.Module):
             chunk: evaluate the ``iw`` particles in chunks of this size (0: at once).
         """
         if chunk and chunk < iw:
-            parts = [self.evaluate(model, x, mc, min(chunk, iw - s), reparam, 0, **model_kwargs)
-                     for s in range(0, iw, chunk)]
-            return Evaluation(torch.cat([p.log_px_z for p in parts], 2), torch.cat([p.log_pz for p in parts], 2),
-                              torch.cat([p.log_qz for p in parts], 2), parts[-1].output)
+            # keep only the log-probabilities of each chunk (and the last chunk's output), so that
+            # under torch.no_grad() memory is bounded by one chunk of the model
+            log_px_z, log_pz, log_qz = [], [], []
+            for s in range(0, iw, chunk):
+                part = self.evaluate(model, x, mc, min(chunk, iw - s), reparam, 0, **model_kwargs)
+                log_px_z.append(part.log_px_z)
+                log_pz.append(part.log_pz)
+                log_qz.append(part.log_qz)
+            return Evaluation(torch.cat(log_px_z, 2), torch.cat(log_pz, 2), torch.cat(log_qz, 2), part.output)
         bs = x.shape[0]
         n = bs * mc * iw
         x_exp = expand_particles(x, mc, iw)
