@@ -15,6 +15,7 @@ checkpoint stay on disk. SIGTERM (e.g. from the sweep worker) stops it the same 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import signal
@@ -207,7 +208,7 @@ class Trainer:
         return summary
 
     def train(self, progress: bool = True) -> None:
-        """Train up to ``nsteps``, evaluating every ``--eval_freq`` epochs and at the end."""
+        """Train up to ``nsteps``, evaluating before training, every ``--eval_freq`` epochs and at the end."""
         from tqdm import tqdm
 
         c = self.config
@@ -215,6 +216,8 @@ class Trainer:
                    desc=os.path.basename(self.dir.path)[:40], file=sys.stderr)
         last_postfix = 0.0
         try:
+            if self.step == 0 and self.last_eval_step != 0:
+                self.evaluate_and_checkpoint()  # the model before training, the start of every curve
             while self.step < self.nsteps:
                 batches = EpochBatches(self.train_set, c["bs"], self.seed, self.epoch)
                 for x in batches.iterate(self.position, c["workers"]):
@@ -309,6 +312,26 @@ class Trainer:
         self.dir.set_status("running", f"step {self.step}/{self.nsteps}", self.step)
 
 
+def summary(metrics_path: str, run_path: str, metric: str = "loss/L_k") -> str:
+    """One line: the test (else valid) ``L_K`` at the first and the last evaluation of a run."""
+    records: Dict[str, list] = {}
+    try:
+        with open(metrics_path) as f:
+            for line in f:
+                record = json.loads(line)
+                if record.get(metric) is not None:
+                    records.setdefault(record.get("split"), []).append((record["step"], record[metric]))
+    except (OSError, ValueError):
+        return f"run directory: {run_path}"
+    for split in ("test", "valid", "train"):
+        points = records.get(split)
+        if points:
+            (s0, v0), (s1, v1) = points[0], points[-1]
+            return (f"{split} L_K: {v0:.3f} nats at step {s0} -> {v1:.3f} nats at step {s1} "
+                    f"({len(points)} evaluations); run directory: {run_path}")
+    return f"run directory: {run_path}"
+
+
 def _install_sigterm() -> Any:
     def handler(signum, frame):
         raise _Terminated()
@@ -359,6 +382,8 @@ def run(args: argparse.Namespace, build_datasets: Optional[DatasetsBuilder] = No
         directory.set_status("running", f"step {trainer.step}/{trainer.nsteps}", trainer.step)
         trainer.train(progress=not config["silent"])
         directory.set_status("success", f"finished {trainer.nsteps} steps", trainer.step)
+        if not config["silent"]:
+            print(summary(directory.metrics_path, directory.path))
         return 0
     except (TrainingFailure, _Terminated, KeyboardInterrupt) as err:
         step = trainer.step if trainer is not None else int(status.get("step", 0) or 0)

@@ -45,8 +45,8 @@ def test_run_directory_contents(tmp_path):
     assert config["nsteps"] == 20 and config["estimator"] == "ovis-gamma1"
     records = _metrics(run_dir)
     # 96 items / bs 16 = 6 steps per epoch: evaluations at epochs 2 (step 12) and at the end (step 20)
-    assert sorted({r["step"] for r in records}) == [12, 20]
-    assert [r["split"] for r in records] == ["train", "valid", "test"] * 2
+    assert sorted({r["step"] for r in records}) == [0, 12, 20]  # before training, each epoch, the end
+    assert [r["split"] for r in records] == ["train", "valid", "test"] * 3
     train = records[-3]
     for key in ("loss/L_k", "loss/elbo", "loss/kl", "loss/nll", "loss/ess", "estimator/L_k", "estimator/cv_mse",
                 "parameters/alpha", "parameters/lr", "grads/variance", "grads/snr", "grads/dsnr", "snr/p50",
@@ -62,7 +62,7 @@ def test_run_directory_contents(tmp_path):
     events = EventAccumulator(str(run_dir)).Reload()
     tags = events.Tags()["scalars"]
     assert "valid:loss/L_k" in tags and "train:grads/snr" in tags and "test:loss/L_k" in tags
-    assert [e.step for e in events.Scalars("test:loss/L_k")] == [12, 20]
+    assert [e.step for e in events.Scalars("test:loss/L_k")] == [0, 12, 20]
 
 
 def test_finished_run_is_not_rerun_and_other_flags_are_refused(tmp_path, capsys):
@@ -86,7 +86,7 @@ def test_non_finite_loss_fails_the_run_and_keeps_the_logs(tmp_path, monkeypatch)
     assert status["step"] == 9
     assert "non-finite training loss at step 9" in status["message"] and "loss/L_k" in status["message"]
     # the evaluation after epoch 1 (step 6) was logged and checkpointed before the failure
-    assert {r["step"] for r in _metrics(run_dir)} == {6}
+    assert {r["step"] for r in _metrics(run_dir)} == {0, 6}
     assert torch.load(run_dir / "checkpoint.pt", weights_only=False)["step"] == 6
 
 

@@ -19,6 +19,6 @@ def test_run_py_digits_sbn(tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["model"] == "sbn"
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     # 1297 digits / 32 = 41 steps per epoch: evaluations after epoch 1 and at step 45
-    assert [(r["step"], r["split"]) for r in records] == [(s, p) for s in (41, 45) for p in ("train", "valid", "test")]
+    assert [(r["step"], r["split"]) for r in records] == [(s, p) for s in (0, 41, 45) for p in ("train", "valid", "test")]
     assert -60 < records[-1]["loss/L_k"] < 0
     assert (run_dir / "checkpoint.pt").exists() and list(run_dir.glob("events.out.tfevents.*"))
