@@ -12,6 +12,10 @@ with batch size 24 (score-function estimators) or a 784-200 Gaussian VAE with li
 * ``peak MB``: peak resident memory added by one estimator step (fresh process, ``ru_maxrss``);
 * ``model MB``: the same for the reference step.
 
+For an estimator with a network of its own (``reinforce-baseline``: NVIL's 784-100-1 baseline),
+a second table also times that network's forward + backward alone, and the step against the
+model and that network together.
+
 Method: one thread (``torch.set_num_threads(1)``), every configuration in a fresh process,
 timings interleaved (reference, estimator, reference, ...) and the best median of several
 passes reported. Data: 24 real MNIST test images (binarized at 0.5) when
@@ -88,6 +92,13 @@ def child(args: argparse.Namespace) -> Dict:
         model.zero_grad(set_to_none=True)
         estimator.zero_grad(set_to_none=True)
 
+    own_net = getattr(estimator, "baseline", None)
+    upstream = torch.randn(BS)
+
+    def net_step():  # the estimator's own network (reinforce's baseline), forward + backward
+        (own_net(x) * upstream).sum().backward()
+        own_net.zero_grad(set_to_none=True)
+
     first, other = (estimator_step, reference_step) if args.mode == "mem-est" else (reference_step, estimator_step)
     base = rss_mb()
     first()
@@ -95,23 +106,22 @@ def child(args: argparse.Namespace) -> Dict:
     if args.mode == "mem-ref":
         return {"mem": mem}
     other()  # warm-up
-    times = {"est": [], "ref": []}
-    medians = {"est": [], "ref": []}
+    steps = [("ref", reference_step), ("est", estimator_step)] + ([("net", net_step)] if own_net else [])
+    medians: Dict[str, List[float]] = {name: [] for name, _ in steps}
     for _ in range(args.passes):
-        t = {"est": [], "ref": []}
+        t: Dict[str, List[float]] = {name: [] for name, _ in steps}
         for _ in range(args.reps):
-            for name, fn in (("ref", reference_step), ("est", estimator_step)):
+            for name, fn in steps:
                 t0 = time.perf_counter()
                 fn()
                 t[name].append(time.perf_counter() - t0)
         for name in t:
             medians[name].append(statistics.median(t[name]))
-            times[name] += t[name]
     step, ref = min(medians["est"]), min(medians["ref"])
-    ratios = [statistics.median([e / r for e, r in zip(times["est"][i::args.reps], times["ref"][i::args.reps])])
-              for i in range(args.reps)]
-    return {"mem": mem, "step": step, "ref": ref, "overhead": step / ref, "n": n_particles,
-            "overhead_paired": min(ratios)}
+    result = {"mem": mem, "step": step, "ref": ref, "overhead": step / ref, "n": n_particles}
+    if own_net:
+        result["net"] = min(medians["net"])
+    return result
 
 
 def run_child(estimator: str, K: int, mode: str, ns: argparse.Namespace) -> Dict:
@@ -153,6 +163,7 @@ def main() -> None:
     print(header)
     print("\n".join(lines), flush=True)
     ref_mem: Dict = {}
+    nets: List[str] = []
     for K in Ks:
         for est in estimators:
             if est.startswith("ovis-S") and K > 500:
@@ -166,9 +177,17 @@ def main() -> None:
                     f"{r['overhead']:.3f} | {r['mem']:.0f} | {ref_mem[key]:.0f} |")
             lines.append(line)
             print(line, flush=True)
+            if "net" in r:
+                nets.append(f"| {est} | {K} | {r['step']:.4f} | {r['ref']:.4f} | {r['net']:.4f} | "
+                            f"{r['net'] / r['ref']:.3f} | {r['step'] / (r['ref'] + r['net']):.3f} |")
+    if nets:
+        nets = ["", "Estimators with a network of their own (forward + backward of it alone, measured interleaved):", "",
+                "| estimator | K | step (s) | model (s) | own net (s) | net / model | step / (model + net) |",
+                "|---|---:|---:|---:|---:|---:|---:|"] + nets
+        print("\n".join(nets))
     if ns.out:
         with open(ns.out, "w") as f:
-            f.write(header + "\n" + "\n".join(lines) + "\n")
+            f.write(header + "\n" + "\n".join(lines + nets) + "\n")
 
 
 if __name__ == "__main__":

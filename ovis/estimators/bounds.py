@@ -19,11 +19,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .surrogate import finite_log_probs, linear_surrogate
 
 __all__ = [
     "check_alpha",
@@ -35,6 +37,7 @@ __all__ = [
     "vimco_control_variate",
     "ovis_asymptotic_control_variate",
     "ovis_mc_control_variate",
+    "score_function_weights",
     "score_function_surrogate",
 ]
 
@@ -80,29 +83,32 @@ def leave_one_out_logsumexp(log_wk: Tensor) -> Tensor:
     """``log sum_{l != k} w_l`` for every k, in O(K), ``[*, K]``.
 
     Computed as ``logaddexp(prefix_{k-1}, suffix_{k+1})`` with inclusive prefix and
-    suffix ``logcumsumexp``. For ``K = 1`` the sum is empty and the result is ``-inf``.
+    suffix ``logcumsumexp`` of the log-weights padded with ``-inf`` on both sides. For
+    ``K = 1`` the sum is empty and the result is ``-inf``.
     """
     K = log_wk.shape[-1]
     if K == 1:
         return torch.full_like(log_wk, -math.inf)
-    prefix = torch.logcumsumexp(log_wk, dim=-1)
-    suffix = torch.logcumsumexp(log_wk.flip(-1), dim=-1).flip(-1)
-    before = F.pad(prefix[..., :-1], (1, 0), value=-math.inf)  # log sum_{l < k}
-    after = F.pad(suffix[..., 1:], (0, 1), value=-math.inf)  # log sum_{l > k}
+    padded = F.pad(log_wk, (1, 1), value=-math.inf)  # [*, K + 2]: w_0 = w_{K+1} = 0
+    before = torch.logcumsumexp(padded, dim=-1)[..., :K]  # log sum_{l < k}
+    after = torch.logcumsumexp(padded.flip(-1), dim=-1).flip(-1)[..., 2:]  # log sum_{l > k}
     return torch.logaddexp(before, after)
 
 
 def leave_one_out_mean(log_wk: Tensor) -> Tensor:
     """Mean of the *other* log-weights ``1/(K-1) sum_{l != k} log w_l``, ``[*, K]``.
 
-    Accumulated in float64 so that log-weights of magnitude 1e4 and K in the
-    thousands do not lose the k-th term to cancellation. ``K = 1``: zeros.
+    Prefix plus suffix sums (no ``sum - log w_k``), accumulated in float64: exact when the k-th
+    term dominates (magnitudes of 1e4, K in the thousands) and when it is ``-inf`` (a particle
+    with weight 0 still gets the mean of the others). ``K = 1``: zeros.
     """
     K = log_wk.shape[-1]
     if K == 1:
         return torch.zeros_like(log_wk)
-    lw = log_wk.double()
-    return ((lw.sum(-1, keepdim=True) - lw) / (K - 1)).to(log_wk.dtype)
+    padded = F.pad(log_wk.double(), (1, 1))  # [*, K + 2], zero on both sides
+    before = padded.cumsum(-1)[..., :K]  # sum_{l < k}
+    after = padded.flip(-1).cumsum(-1).flip(-1)[..., 2:]  # sum_{l > k}
+    return (before + after).to(log_wk.dtype).div_(K - 1)
 
 
 def vimco_control_variate(log_wk: Tensor, arithmetic: bool = False, alpha: float = 0.0) -> Tensor:
@@ -125,14 +131,14 @@ def vimco_control_variate(log_wk: Tensor, arithmetic: bool = False, alpha: float
     K = log_wk.shape[-1]
     if K == 1:
         return torch.zeros_like(log_wk)
-    lw = (1.0 - alpha) * log_wk
+    lw = log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk
     loo = leave_one_out_logsumexp(lw)
     if arithmetic:
-        # sum_{l!=k} w_l + mean_{l!=k} w_l = K/(K-1) sum_{l!=k} w_l
-        log_hat = loo - math.log(K - 1)
-    else:
-        log_hat = leave_one_out_mean(lw)
-    return (torch.logaddexp(loo, log_hat) - math.log(K)) / (1.0 - alpha)
+        # 1/K (sum_{l!=k} w_l + mean_{l!=k} w_l) = 1/(K-1) sum_{l!=k} w_l
+        c = loo - math.log(K - 1)
+        return c if alpha == 0.0 else c / (1.0 - alpha)
+    c = torch.logaddexp(loo, leave_one_out_mean(lw)) - math.log(K)
+    return c if alpha == 0.0 else c / (1.0 - alpha)
 
 
 def ovis_asymptotic_control_variate(log_wk: Tensor, gamma: float = 1.0, alpha: float = 0.0,
@@ -162,15 +168,18 @@ def ovis_asymptotic_control_variate(log_wk: Tensor, gamma: float = 1.0, alpha: f
     K = log_wk.shape[-1]
     if K == 1:
         return torch.zeros_like(log_wk)
-    v = normalized_weights(log_wk, alpha)
     if base == "default":
-        loo = leave_one_out_logsumexp((1.0 - alpha) * log_wk)
-        log_z = (loo - gamma * math.log(K - 1) - (1.0 - gamma) * math.log(K)) / (1.0 - alpha)
+        loo = leave_one_out_logsumexp(log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk)
+        log_z = loo - (gamma * math.log(K - 1) + (1.0 - gamma) * math.log(K))
+        if alpha != 0.0:
+            log_z = log_z / (1.0 - alpha)
     elif base in ("arithmetic", "geometric"):
         log_z = vimco_control_variate(log_wk, arithmetic=(base == "arithmetic"), alpha=alpha)
     else:
         raise ValueError(f"base={base!r} is invalid; expected 'default', 'arithmetic' or 'geometric'")
-    return log_z - gamma * v
+    if gamma == 0.0:
+        return log_z
+    return torch.sub(log_z, normalized_weights(log_wk, alpha), alpha=gamma)  # log Z_[-k] - gamma v_k
 
 
 def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0.0,
@@ -217,47 +226,43 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     return (loo - math.log(K)) / a + (soft / a - sig) / S
 
 
-class _ScoreFunctionSurrogate(torch.autograd.Function):
-    """One autograd node for the score-function surrogate of the IW (Renyi) bound.
+def score_function_weights(log_wk: Tensor, c: Union[None, Tensor, float], alpha: float = 0.0
+                           ) -> Tuple[Tensor, Tensor, Tensor]:
+    """What the score-function estimator of the IW (Renyi) bound needs from the log-weights.
 
-    Written in the ``setup_context`` style with a generated vmap rule, so that it composes
-    with ``torch.func`` (``vmap``, ``grad``) as well as with plain autograd.
+    Args:
+        log_wk: log-weights ``[*, K]`` (read without gradient).
+        c: control variates, broadcastable to ``[*, K]`` (``None``: 0).
+        alpha: Renyi parameter.
+
+    Returns:
+        ``(bound [*], v [*, K], prefactor [*, K])``: the bound
+        ``L = 1/(1-alpha) log 1/K sum_k w_k^(1-alpha)``, the normalised weights
+        ``v = softmax((1-alpha) log w)`` (the derivative of ``L`` with respect to ``log w``) and
+        the score-function prefactors ``L - c_k``. No gradient.
     """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: float):  # type: ignore[override]
-        a = 1.0 - alpha
-        lw = log_wk if alpha == 0.0 else a * log_wk
-        lse = torch.logsumexp(lw, dim=-1, keepdim=True)
+    with torch.no_grad():
+        lw = log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk
+        log_v = torch.log_softmax(lw, dim=-1)
+        # log_softmax computes lw - max - log sum exp(lw - max); at the arg-max that is exactly
+        # -log sum exp(lw - max), so max(lw) - max(log v) is logsumexp(lw), without a second pass
+        lse = lw.amax(-1) - log_v.amax(-1)
         bound = lse - math.log(log_wk.shape[-1])
         if alpha != 0.0:
-            bound = bound / a
-        v = torch.exp(lw - lse)
-        return bound.squeeze(-1), v, bound - c
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:  # type: ignore[override]
-        _, v, prefactor = output
-        ctx.save_for_backward(v, prefactor)
-        ctx.mark_non_differentiable(v, prefactor)
-
-    @staticmethod
-    def backward(ctx, grad_bound: Tensor, grad_v: Tensor, grad_prefactor: Tensor):  # type: ignore[override]
-        v, prefactor = ctx.saved_tensors
-        g = grad_bound.unsqueeze(-1)
-        return g * v, g * prefactor, None, None
+            bound = bound / (1.0 - alpha)
+        prefactor = bound.unsqueeze(-1) if c is None else bound.unsqueeze(-1) - c
+        return bound, log_v.exp(), prefactor.expand_as(lw)
 
 
 def score_function_surrogate(log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: float = 0.0) -> Tuple[Tensor, Tensor]:
-    """The IW (Renyi) bound with the gradient of the score-function estimator, in one autograd node.
+    """The IW (Renyi) bound with the gradient of the score-function estimator.
 
     Value: ``L = 1/(1-alpha) log 1/K sum_k w_k^(1-alpha)``, ``[*]``. Gradient:
     ``sum_k v_k d log w_k + sum_k (L - c_k) d log q(z_k|x)``, i.e. the pathwise derivative of
     ``L`` through the log-weights with ``z`` held fixed, plus the score terms with the
     control variates ``c_k`` (which must not depend on ``z_k`` for the estimator to be
-    unbiased; they receive no gradient).
+    unbiased; they receive no gradient). The estimators use the same weights
+    (:func:`score_function_weights`) on the per-layer log-probabilities directly.
 
     Args:
         log_wk: log-weights ``[*, K]`` (with gradient).
@@ -269,5 +274,10 @@ def score_function_surrogate(log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: fl
         ``(bound [*], v [*, K])`` with ``v = softmax((1-alpha) log w)`` (no gradient).
     """
     check_alpha(alpha)
-    bound, v, _ = _ScoreFunctionSurrogate.apply(log_wk, log_q, c.detach(), float(alpha))
-    return bound, v
+    bound, v, prefactor = score_function_weights(log_wk, c.detach(), float(alpha))
+    if not torch.is_grad_enabled():
+        return bound, v
+    K = log_wk.shape[-1]
+    terms = [(v.reshape(-1, K), finite_log_probs(log_wk).reshape(-1, K)),
+             (prefactor.reshape(-1, K), finite_log_probs(log_q).reshape(-1, K))]
+    return linear_surrogate(bound.reshape(-1), terms).view(bound.shape), v

@@ -16,7 +16,10 @@ from torch import Tensor, nn
 
 from ..models.template import ModelContractError, flat_log_prob
 from .base import Diagnostics, Evaluation, GradientEstimator, detach_distribution
-from .bounds import iw_bound, normalized_weights
+from .bounds import score_function_weights
+from .diagnostics import particle_diagnostics
+from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+                        mean_over_mc, particle_terms)
 
 __all__ = ["Pathwise", "PathwiseVAE", "PathwiseIWAE", "StickingTheLanding", "DoublyReparameterized"]
 
@@ -26,6 +29,11 @@ class Pathwise(GradientEstimator):
 
     ``loss = -1/mc sum_m L_K^alpha(z_{m,1..K})``. Unbiased for the gradient of its objective,
     for generative and inference parameters. Needs reparameterizable latents.
+
+    The gradient with respect to the log-probabilities (``v_k``, ``beta v_k``, ``-beta v_k`` for
+    ``log p(x|z_k)``, ``log p(z_k)``, ``log q(z_k|x)``) is applied in one weighted sum
+    (:func:`~ovis.estimators.bounds.linear_surrogate`); autograd carries it through the
+    reparameterized ``z`` to both sets of parameters.
 
     Example::
 
@@ -39,19 +47,42 @@ class Pathwise(GradientEstimator):
         """How the ``mc*iw`` samples are grouped: ``(mc, iw)``."""
         return cfg["mc"], cfg["iw"]
 
-    def log_weights(self, ev: Evaluation, cfg: Dict[str, Any]) -> Tensor:
-        return ev.log_wk(cfg["beta"], cfg["freebits"])
+    def gradient_inputs(self, ev: Evaluation, log_probs: Tensor, v: Tensor, cfg: Dict[str, Any]) -> Tensor:
+        """The stacked log-probabilities that carry the gradient (:meth:`Evaluation.stacked`)."""
+        return log_probs
 
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
         mc, iw = self.layout(cfg)
+        alpha, beta, freebits = cfg["alpha"], cfg["beta"], cfg["freebits"]
         ev = self.evaluate(model, x, mc, iw, reparam=True, chunk=cfg["sequential_computation"])
-        bound = iw_bound(self.log_weights(ev, cfg), cfg["alpha"])  # [bs, mc]
-        loss = -bound.mean(1)
-        return loss, self.diagnostics(ev, loss, cfg), ev.output
+        log_probs = ev.stacked()  # [bs, mc, iw, 1 + 2L]
+        L = ev.num_layers
+        grad = torch.is_grad_enabled()
+        with torch.no_grad():
+            terms = particle_terms(log_probs.detach(), beta)  # [bs, mc, iw, 3]
+            bound, v, _ = score_function_weights(terms[..., 0], None, alpha)  # [bs, mc], [bs, mc, iw]
+            value = -mean_over_mc(bound)
+            if grad:
+                keep = None
+                if freebits is not None:
+                    lp = log_probs.detach()
+                    keep = freebits_mask(lp[..., 1 + L:] - lp[..., 1:1 + L], freebits)
+                weights = log_prob_gradient(v.unsqueeze(-1), L, beta, -1.0 / mc, keep)
+        if grad:
+            inputs = self.gradient_inputs(ev, log_probs, v, cfg)
+            loss = linear_surrogate(value, [(weights, finite_log_probs(inputs))])
+        else:
+            loss = value
+        return loss, self.diagnostics(terms, bound, v, loss, cfg), ev.output
 
-    def diagnostics(self, ev: Evaluation, loss: Tensor, cfg: Dict[str, Any]) -> Diagnostics:
+    def diagnostics(self, terms: Tensor, bound: Tensor, v: Tensor, loss: Tensor, cfg: Dict[str, Any]) -> Diagnostics:
         """Diagnostics with the particles grouped as (mc, iw), comparable across estimators."""
-        return self.base_diagnostics(ev.regroup(cfg["mc"], cfg["iw"]), loss, cfg["beta"])
+        mc, iw, beta = cfg["mc"], cfg["iw"], cfg["beta"]
+        if terms.shape[1:3] == (mc, iw):
+            same = cfg["alpha"] == 0.0
+            return particle_diagnostics(loss, terms, terms[..., 0], beta, bound if same else None, v if same else None)
+        terms = terms.reshape(terms.shape[0], mc, iw, terms.shape[-1])
+        return particle_diagnostics(loss, terms, terms[..., 0], beta)
 
 
 class PathwiseVAE(Pathwise):
@@ -68,15 +99,18 @@ class PathwiseIWAE(Pathwise):
         return 1, cfg["mc"] * cfg["iw"]
 
 
-def _stl_log_qz(ev: Evaluation) -> Tensor:
-    """``log q(z|x)`` with the parameters of q detached (z keeps its path gradient), ``[bs,mc,iw,L]``."""
+def _stl_log_probs(ev: Evaluation, log_probs: Tensor) -> Tensor:
+    """``log_probs`` with ``log q(z|x)`` evaluated with the parameters of q detached (``z`` keeps
+    its path gradient), ``[bs, mc, iw, 1 + 2L]``."""
     out = ev.output
     n = out["z"][0].shape[0]
-    if n != ev.log_qz[..., 0].numel():
+    if n != log_probs[..., 0].numel() or ev.columns is None:
         raise ValueError("stl and dreg need all particles in one evaluation to compute gradients; "
                          "use sequential_computation only under torch.no_grad() (evaluation)")
-    lq = torch.stack([flat_log_prob(detach_distribution(q), z, n) for q, z in zip(out["qz"], out["z"])], -1)
-    return lq.view_as(ev.log_qz)
+    L = ev.num_layers
+    lq = [flat_log_prob(detach_distribution(q), z, n) for q, z in zip(out["qz"], out["z"])]
+    # stacked afresh from log p(x|z) and log p(z): no gradient flows back into the unused log q
+    return torch.stack(ev.columns[:1 + L] + lq, -1).view_as(log_probs)
 
 
 class StickingTheLanding(Pathwise):
@@ -90,11 +124,8 @@ class StickingTheLanding(Pathwise):
     (max |z| 51 and 79); for K = 1 it passes the z-test.
     """
 
-    def log_weights(self, ev: Evaluation, cfg: Dict[str, Any]) -> Tensor:
-        if not torch.is_grad_enabled():
-            return ev.log_wk(cfg["beta"], cfg["freebits"])
-        stl = Evaluation(ev.log_px_z, ev.log_pz, _stl_log_qz(ev), ev.output)
-        return stl.log_wk(cfg["beta"], cfg["freebits"])
+    def gradient_inputs(self, ev: Evaluation, log_probs: Tensor, v: Tensor, cfg: Dict[str, Any]) -> Tensor:
+        return _stl_log_probs(ev, log_probs)
 
 
 class DoublyReparameterized(Pathwise):
@@ -111,25 +142,16 @@ class DoublyReparameterized(Pathwise):
     reparameterized layers are refused with an error (the hook would rescale twice).
     """
 
-    def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
-        mc, iw = self.layout(cfg)
-        ev = self.evaluate(model, x, mc, iw, reparam=True, chunk=cfg["sequential_computation"])
+    def gradient_inputs(self, ev: Evaluation, log_probs: Tensor, v: Tensor, cfg: Dict[str, Any]) -> Tensor:
         zs = ev.output["z"]
-        if not torch.is_grad_enabled():
-            bound = iw_bound(ev.log_wk(cfg["beta"], cfg["freebits"]), cfg["alpha"])
-            loss = -bound.mean(1)
-            return loss, self.diagnostics(ev, loss, cfg), ev.output
         if len(zs) != 1:
             raise ModelContractError(
                 f"dreg supports models with one stochastic layer; this model has {len(zs)}. Use "
                 f"'pathwise-iwae' or 'stl' for hierarchical models.")
-        stl = Evaluation(ev.log_px_z, ev.log_pz, _stl_log_qz(ev), ev.output)
-        log_wk = stl.log_wk(cfg["beta"], cfg["freebits"])
-        bound = iw_bound(log_wk, cfg["alpha"])
-        if torch.is_grad_enabled() and zs[0].requires_grad:
+        inputs = _stl_log_probs(ev, log_probs)
+        if zs[0].requires_grad:
             a = cfg["alpha"]
-            scale = (a + (1 - a) * normalized_weights(log_wk.detach(), a)).reshape(-1)
+            scale = (v if a == 0.0 else a + (1 - a) * v).reshape(-1)
             shape = (-1,) + (1,) * (zs[0].dim() - 1)
             zs[0].register_hook(lambda g: g * scale.view(shape).to(g.dtype))
-        loss = -bound.mean(1)
-        return loss, self.diagnostics(ev, loss, cfg), ev.output
+        return inputs

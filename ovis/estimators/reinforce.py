@@ -19,11 +19,15 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.baseline import NeuralBaseline
 from .base import Diagnostics, GradientEstimator
-from .bounds import score_function_surrogate
+from .bounds import score_function_weights
+from .diagnostics import particle_diagnostics
+from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+                        mean_over_mc, particle_terms)
 
 __all__ = ["ScoreFunctionEstimator", "Reinforce"]
 
@@ -34,6 +38,12 @@ class ScoreFunctionEstimator(GradientEstimator):
     Subclasses define :meth:`control_variate` and, if they use auxiliary particles,
     :meth:`particles`. Diagnostics add ``cv/mse``: the mean squared error of the control
     variate against the learning signal ``d_k = L - v_k``.
+
+    The whole gradient is one weighted sum of the evaluated log-probabilities (weights from
+    :func:`~ovis.estimators.bounds.score_function_weights`, see
+    :func:`~ovis.estimators.bounds.linear_surrogate`): for particle k, ``log p(x|z_k)`` gets
+    ``v_k``, each ``log p(z_k,l)`` gets ``beta_l v_k`` and each ``log q(z_k,l|x)`` gets
+    ``(L - c_k) - beta_l v_k``, where ``beta_l`` is ``beta``, or 0 for a layer held by free bits.
     """
 
     def particles(self, cfg: Dict[str, Any]) -> Tuple[int, int]:
@@ -41,38 +51,62 @@ class ScoreFunctionEstimator(GradientEstimator):
         return cfg["iw"], 0
 
     def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Optional[Tensor],
-                        cfg: Dict[str, Any]) -> Tensor:
-        """Control variates ``c_k`` ``[bs, mc, K]`` from detached log-weights ``[bs, mc, K]`` and,
-        for estimators with auxiliary particles, their log-weights ``[bs, mc, S]`` (else ``None``)."""
-        return torch.zeros_like(log_wk)
+                        cfg: Dict[str, Any]) -> Optional[Tensor]:
+        """Control variates ``c_k``, broadcastable to ``[bs, mc, K]``, from detached log-weights
+        ``[bs, mc, K]`` and, for estimators with auxiliary particles, their log-weights
+        ``[bs, mc, S]`` (else ``None``). ``None`` means no control variate (``c_k = 0``).
 
-    def extra_loss(self, x: Tensor, signal: Tensor, cfg: Dict[str, Any]) -> Optional[Tensor]:
-        """An extra zero-valued term of the loss ``[bs]`` (e.g. to train a baseline)."""
-        return None
+        A control variate that carries a gradient (e.g. a neural baseline ``c(x)``) is trained
+        by the estimator: the loss gets the gradient of the zero-valued term
+        ``mean_k (d_k - c_k)^2``, the squared error against the learning signal.
+        """
+        return log_wk.new_zeros(())
 
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
         K, S = self.particles(cfg)
-        alpha = cfg["alpha"]
-        ev = self.evaluate(model, x, cfg["mc"], K + S, reparam=False, chunk=cfg["sequential_computation"])
-        if S:
-            ev_aux, ev = ev.particles(K, K + S), ev.particles(0, K)
-            log_wk_aux = ev_aux.log_wk(cfg["beta"]).detach()
+        mc, alpha, beta, freebits = cfg["mc"], cfg["alpha"], cfg["beta"], cfg["freebits"]
+        ev = self.evaluate(model, x, mc, K + S, reparam=False, chunk=cfg["sequential_computation"])
+        log_probs = ev.stacked()  # [bs, mc, K + S, 1 + 2L]
+        grad = torch.is_grad_enabled()
+        with torch.no_grad():
+            terms = particle_terms(log_probs.detach(), beta)  # [bs, mc, K + S, 3]: log w, KL, log p(x|z)
+            log_w = terms[..., 0]
+            log_wk, log_wk_aux = (log_w[..., :K], log_w[..., K:]) if S else (log_w, None)
+        c = self.control_variate(x, log_wk, log_wk_aux, cfg)
+        learned = c is not None and c.requires_grad
+        with torch.no_grad():
+            bound, v, prefactor = score_function_weights(log_wk, None if c is None else c.detach(), alpha)
+            value = -mean_over_mc(bound)
+            error = v - prefactor  # c_k - d_k, the control variate's error against d_k = L - v_k
+            if grad:
+                weights = self.gradient_weights(v, prefactor, log_probs, beta, freebits, K)
+                if learned:  # gradient of the zero-valued mean_k (d_k - c_k)^2
+                    c_weights = error.sum_to_size(c.shape).mul_(2.0 / (mc * K))
+        if grad:
+            gradient = [(weights, finite_log_probs(log_probs))]
+            if learned:
+                gradient.append((c_weights, c))
+            loss = linear_surrogate(value, gradient)
         else:
-            log_wk_aux = None
-        log_wk = ev.log_wk(cfg["beta"], cfg["freebits"])  # [bs, mc, K]
-        with torch.no_grad():
-            c = self.control_variate(x, log_wk.detach(), log_wk_aux, cfg)
-        bound, v = score_function_surrogate(log_wk, ev.log_qz.sum(-1), c, alpha)  # [bs, mc], [bs, mc, K]
-        loss = -bound.mean(1)
-        with torch.no_grad():
-            signal = bound.detach().unsqueeze(-1) - v  # d_k = L - v_k, the learning signal c_k estimates
-        extra = self.extra_loss(x, signal, cfg)
-        if extra is not None:
-            loss = loss + extra
-        plain = alpha == 0.0 and cfg["beta"] == 1.0 and cfg["freebits"] is None
-        diagnostics = self.base_diagnostics(ev, loss, cfg["beta"], bound if plain else None, v if plain else None)
-        diagnostics["cv"] = {"mse": ((signal - c) ** 2).mean((1, 2))}
+            loss = value
+        plain = alpha == 0.0
+        diagnostics = particle_diagnostics(loss, terms[..., :K, :] if S else terms, log_wk, beta,
+                                           bound if plain else None, v if plain else None, cv_error=error)
         return loss, diagnostics, ev.output
+
+    @staticmethod
+    def gradient_weights(v: Tensor, prefactor: Tensor, log_probs: Tensor, beta: float, freebits: Optional[float],
+                         K: int) -> Tensor:
+        """d loss / d log-probabilities, ``[bs, mc, K + S, 1 + 2L]`` (zeros for auxiliary particles):
+        ``-1/mc`` times ``v_k`` for ``log p(x|z_k)``, ``beta_l v_k`` for ``log p(z_k,l)`` and
+        ``(L - c_k) - beta_l v_k`` for ``log q(z_k,l|x)``."""
+        mc, n, L = v.shape[1], log_probs.shape[2], (log_probs.shape[-1] - 1) // 2
+        keep = None
+        if freebits is not None:
+            lp = log_probs.detach()[..., :K, :]
+            keep = freebits_mask(lp[..., 1 + L:] - lp[..., 1:1 + L], freebits)
+        weights = log_prob_gradient(torch.stack((v, prefactor), -1), L, beta, -1.0 / mc, keep)
+        return F.pad(weights, (0, 0, 0, n - K)) if n > K else weights
 
 
 class Reinforce(ScoreFunctionEstimator):
@@ -97,20 +131,9 @@ class Reinforce(ScoreFunctionEstimator):
         elif baseline is not None and not isinstance(baseline, nn.Module):
             raise TypeError(f"baseline must be None, True or an nn.Module, got {type(baseline).__name__}")
         self.baseline: Optional[nn.Module] = baseline
-        self._baseline_value: Optional[Tensor] = None
 
-    def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Tensor, cfg: Dict[str, Any]) -> Tensor:
+    def control_variate(self, x: Tensor, log_wk: Tensor, log_wk_aux: Optional[Tensor],
+                        cfg: Dict[str, Any]) -> Optional[Tensor]:
         if self.baseline is None:
-            return torch.zeros_like(log_wk)
-        with torch.enable_grad():
-            self._baseline_value = self.baseline(x)  # [bs]
-        return self._baseline_value.detach().view(-1, 1, 1).expand_as(log_wk)
-
-    def extra_loss(self, x: Tensor, signal: Tensor, cfg: Dict[str, Any]) -> Optional[Tensor]:
-        if self.baseline is None or self._baseline_value is None:
             return None
-        mse = ((signal - self._baseline_value.view(-1, 1, 1)) ** 2).mean((1, 2))
-        self._baseline_value = None
-        if not torch.is_grad_enabled():
-            return None
-        return mse - mse.detach()
+        return self.baseline(x).view(-1, 1, 1)  # [bs, 1, 1], trained by compute() (it has a gradient)

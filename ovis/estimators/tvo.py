@@ -18,12 +18,15 @@ arXiv:1907.00031.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from .base import Diagnostics, Evaluation, GradientEstimator
+from .base import Diagnostics, GradientEstimator
+from .diagnostics import particle_diagnostics
+from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+                        mean_over_mc, particle_terms)
 
 __all__ = ["ThermoVariationalObjective", "tvo_partition", "partition_weights"]
 
@@ -71,6 +74,10 @@ class ThermoVariationalObjective(GradientEstimator):
     options = {**GradientEstimator.options, "num_partition": 2, "log_beta_min": -10.0,
                "integration": "left", "partition_name": None}
 
+    def __init__(self, mc: int = 1, iw: int = 1, **options: Any) -> None:
+        super().__init__(mc=mc, iw=iw, **options)
+        self._constants: Dict[Tuple, Tuple[Tensor, Tensor, Tensor]] = {}
+
     def check_config(self, cfg: Dict[str, Any]) -> None:
         if cfg["alpha"] != 0:
             raise ValueError(f"alpha={cfg['alpha']} is not supported by TVO (the partition plays that role); "
@@ -82,6 +89,7 @@ class ThermoVariationalObjective(GradientEstimator):
         tvo_partition(int(cfg["num_partition"]), float(cfg["log_beta_min"]))
 
     def partition(self, cfg: Dict[str, Any]) -> Tensor:
+        """The partition ``[0, beta_1, .., 1]`` for these options (``partition_name`` reads K = ``iw``)."""
         log_beta_min = float(cfg["log_beta_min"])
         if cfg["partition_name"] is not None:
             small, mid, large = PARTITION_CONFIGS[cfg["partition_name"]]
@@ -89,23 +97,45 @@ class ThermoVariationalObjective(GradientEstimator):
             log_beta_min = math.log10(small if K < 10 else mid if K < 30 else large)
         return tvo_partition(int(cfg["num_partition"]), log_beta_min)
 
+    def constants(self, cfg: Dict[str, Any], dtype: torch.dtype, device: torch.device) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(partition [J], delta [J], mix [2J, 2])``, cached per configuration: ``[w, w * (f - E_j f)] @ mix``
+        gives the gradient coefficients of ``log w`` and ``log q`` (see :meth:`compute`)."""
+        key = (cfg["iw"], cfg["num_partition"], cfg["log_beta_min"], cfg["integration"], cfg["partition_name"],
+               dtype, device)
+        if key not in self._constants:
+            partition = self.partition(cfg).double()
+            delta = partition_weights(partition, cfg["integration"])
+            K = cfg["iw"]
+            correction = K / (K - 1) if K > 1 else 1.0
+            mix = torch.zeros(2 * len(partition), 2, dtype=torch.float64)
+            mix[:len(partition), 0] = delta  # E_j[d log w]
+            mix[len(partition):, 0] = correction * delta * partition  # Cov_j(log w, beta_j d log w)
+            mix[len(partition):, 1] = correction * delta  # Cov_j(log w, d log q)
+            self._constants[key] = tuple(t.to(dtype=dtype, device=device) for t in (partition, delta, mix))
+        return self._constants[key]
+
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
-        K = cfg["iw"]
-        ev = self.evaluate(model, x, cfg["mc"], K, reparam=False, chunk=cfg["sequential_computation"])
-        log_wk = ev.log_wk(cfg["beta"], cfg["freebits"]).unsqueeze(-1)  # [bs, mc, K, 1]
-        log_q = ev.log_qz.sum(-1).unsqueeze(-1)
-        partition = self.partition(cfg).to(log_wk)  # [J]
-        delta = partition_weights(partition, cfg["integration"])
+        """TVO value ``sum_j delta_j E_j[f]`` with ``f = log w`` and, on the K particles (z held fixed),
+        the covariance gradient ``sum_j delta_j (E_j[d f] + Cov_j(f, d log q + beta_j d f))``: the
+        weights ``sum_j delta_j w_jk (1 + beta_j c (f_k - E_j f))`` on ``d log w_k`` and
+        ``sum_j delta_j c w_jk (f_k - E_j f)`` on ``d log q(z_k|x)``, with ``c = K/(K-1)``."""
+        K, mc, beta, freebits = cfg["iw"], cfg["mc"], cfg["beta"], cfg["freebits"]
+        ev = self.evaluate(model, x, mc, K, reparam=False, chunk=cfg["sequential_computation"])
+        log_probs = ev.stacked()
+        L = ev.num_layers
+        grad = torch.is_grad_enabled()
         with torch.no_grad():
-            w = torch.softmax(log_wk * partition, dim=2)  # pi_beta_j weights, [bs, mc, K, J]
-            f_mean = (w * log_wk).sum(2, keepdim=True)
-            centred_f = log_wk - f_mean
-        # log pi_tilde_j = log q + beta_j log w; only its gradient matters (value-zero term).
-        thermo = log_q + partition * log_wk
-        thermo = thermo - thermo.detach()
-        correction = K / (K - 1) if K > 1 else 1.0
-        cov = correction * (w * centred_f * (thermo - (w * thermo).sum(2, keepdim=True))).sum(2)
-        expectation = (w * log_wk).sum(2)  # [bs, mc, J]
-        tvo = ((expectation + cov) * delta).sum(-1)  # [bs, mc]
-        loss = -tvo.mean(1)
-        return loss, self.base_diagnostics(ev, loss, cfg["beta"]), ev.output
+            terms = particle_terms(log_probs.detach(), beta)
+            f = terms[..., 0]  # log w, [bs, mc, K]
+            partition, delta, mix = self.constants(cfg, f.dtype, f.device)
+            w = torch.softmax(f.unsqueeze(-1) * partition, dim=2)  # pi_beta_j weights, [bs, mc, K, J]
+            f_mean = f.unsqueeze(-2) @ w  # E_j[f], [bs, mc, 1, J]
+            value = -mean_over_mc((f_mean @ delta).squeeze(-1))
+            if grad:
+                keep = None
+                if freebits is not None:
+                    keep = freebits_mask(log_probs.detach()[..., 1 + L:] - log_probs.detach()[..., 1:1 + L], freebits)
+                grads = torch.cat((w, w * (f.unsqueeze(-1) - f_mean)), -1) @ mix  # [bs, mc, K, 2]
+                weights = log_prob_gradient(grads, L, beta, -1.0 / mc, keep)
+        loss = linear_surrogate(value, [(weights, finite_log_probs(log_probs))]) if grad else value
+        return loss, particle_diagnostics(loss, terms, f, beta), ev.output

@@ -24,47 +24,73 @@ References:
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, ClassVar, Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from ..models.template import ModelContractError, flat_log_prob, validate_model_output
-from .base import Diagnostics, Evaluation, GradientEstimator
-from .bounds import iw_bound, normalized_weights
+from .base import Diagnostics, GradientEstimator
+from .bounds import score_function_weights
+from .diagnostics import particle_diagnostics
+from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+                        mean_over_mc, particle_terms)
 
 __all__ = ["WakeWake", "WakeSleep"]
 
 
 class WakeWake(GradientEstimator):
-    """Reweighted wake-wake (``wake-wake``): wake-phase updates for theta and phi."""
+    """Reweighted wake-wake (``wake-wake``): wake-phase updates for theta and phi.
 
-    def wake(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Evaluation, Tensor, Tensor]:
-        ev = self.evaluate(model, x, cfg["mc"], cfg["iw"], reparam=False, chunk=cfg["sequential_computation"])
-        theta_ev = Evaluation(ev.log_px_z, ev.log_pz, ev.log_qz.detach(), ev.output)
-        bound = iw_bound(theta_ev.log_wk(cfg["beta"], cfg["freebits"]), cfg["alpha"])  # [bs, mc]
-        return ev, bound, ev.log_wk(cfg["beta"]).detach()
+    The loss is ``-L_K`` with ``log q`` detached in the log-weights (so theta gets
+    ``sum_k v_k grad log p(x, z_k)``), plus the zero-valued wake-phase phi term
+    ``sum_k v_k log q(z_k|x)``; its gradient is written on the log-probabilities directly
+    (:func:`~ovis.estimators.base.log_prob_gradient`).
+    """
 
-    def inference_term(self, model: nn.Module, x: Tensor, ev: Evaluation, log_wk: Tensor,
-                       cfg: Dict[str, Any]) -> Tensor:
-        """Zero-valued surrogate whose gradient is the phi update, ``[bs, mc]``."""
-        v = normalized_weights(log_wk, cfg["alpha"])
-        log_q = ev.log_qz.sum(-1)
-        return (v * (log_q - log_q.detach())).sum(-1)
+    #: whether phi gets the wake-phase update ``sum_k v_k grad log q(z_k|x)``.
+    wake_phase_inference: ClassVar[bool] = True
 
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
-        ev, bound, log_wk = self.wake(model, x, cfg)
-        phi = self.inference_term(model, x, ev, log_wk, cfg) if torch.is_grad_enabled() else 0.0
-        loss = -(bound + phi).mean(1)
-        return loss, self.base_diagnostics(ev, loss, cfg["beta"]), ev.output
+        mc, iw, alpha, beta, freebits = cfg["mc"], cfg["iw"], cfg["alpha"], cfg["beta"], cfg["freebits"]
+        ev = self.evaluate(model, x, mc, iw, reparam=False, chunk=cfg["sequential_computation"])
+        log_probs = ev.stacked()  # [bs, mc, iw, 1 + 2L]
+        L = ev.num_layers
+        grad = torch.is_grad_enabled()
+        with torch.no_grad():
+            terms = particle_terms(log_probs.detach(), beta)
+            log_wk = terms[..., 0]
+            bound, v, _ = score_function_weights(log_wk, None, alpha)
+            value = -mean_over_mc(bound)
+            if grad:
+                keep = None
+                if freebits is not None:
+                    keep = freebits_mask(log_probs.detach()[..., 1 + L:] - log_probs.detach()[..., 1:1 + L], freebits)
+                d_log_q = v if self.wake_phase_inference else torch.zeros_like(v)
+                weights = log_prob_gradient(torch.stack((v, d_log_q), -1), L, beta, -1.0 / mc, keep,
+                                            q_in_log_w=False)
+        if grad:
+            gradient = [(weights, finite_log_probs(log_probs))] + self.sleep_phase(model, x, mc, iw)
+            loss = linear_surrogate(value, gradient)
+        else:
+            loss = value
+        plain = alpha == 0.0
+        diagnostics = particle_diagnostics(loss, terms, log_wk, beta, bound if plain else None, v if plain else None)
+        return loss, diagnostics, ev.output
+
+    def sleep_phase(self, model: nn.Module, x: Tensor, mc: int, iw: int) -> List[Tuple[Tensor, Tensor]]:
+        """Extra ``(weights, inputs)`` gradient terms of the phi update (none for wake-wake)."""
+        return []
 
 
 class WakeSleep(WakeWake):
     """Reweighted wake-sleep (``wake-sleep``): wake-phase theta update, sleep-phase phi update."""
 
-    def inference_term(self, model: nn.Module, x: Tensor, ev: Evaluation, log_wk: Tensor,
-                       cfg: Dict[str, Any]) -> Tensor:
-        bs, mc, iw = log_wk.shape
+    wake_phase_inference = False
+
+    def sleep_phase(self, model: nn.Module, x: Tensor, mc: int, iw: int) -> List[Tuple[Tensor, Tensor]]:
+        """``-1/(mc*iw) sum log q(z|x)`` over ``mc*iw`` draws ``(x, z)`` per data point from the model."""
+        bs = x.shape[0]
         n = bs * mc * iw
         with torch.no_grad():
             prior = model.sample_from_prior(n)
@@ -79,6 +105,5 @@ class WakeSleep(WakeWake):
                     f"wake-sleep evaluates q(z|x) at latent samples drawn from the prior, but the model "
                     f"ignored zs (output 'z'[{i}] differs from the given zs[{i}]); implement "
                     f"forward(x, zs=[...]) to use the given samples")
-        log_q = torch.stack([flat_log_prob(q, z, n) for q, z in zip(out["qz"], zs)], -1).sum(-1)
-        log_q = log_q.view(bs, mc, iw).mean(-1)
-        return log_q - log_q.detach()
+        log_q = torch.stack([flat_log_prob(q, z, n) for q, z in zip(out["qz"], zs)], -1).view(bs, mc * iw, -1)
+        return [(log_q.new_full((1,), -1.0 / (mc * iw)).expand_as(log_q), log_q)]

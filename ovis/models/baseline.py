@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["NeuralBaseline"]
@@ -39,5 +41,13 @@ class NeuralBaseline(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x [bs, *dims] -> c(x) [bs]``."""
-        dtype = self.net[-1].weight.dtype  # the last layer is never lazy
-        return self.net(x.reshape(x.shape[0], -1).to(dtype)).squeeze(-1)
+        h = x.reshape(x.shape[0], -1)
+        first = self.net[0]
+        if isinstance(first, nn.LazyLinear):  # the first call infers the input size
+            return self.net(h.to(self.net[-1].weight.dtype)).squeeze(-1)
+        if h.dtype != first.weight.dtype:
+            h = h.to(first.weight.dtype)
+        # the layers applied directly (no per-module call overhead: this runs every step)
+        for layer in self.net:
+            h = F.linear(h, layer.weight, layer.bias) if isinstance(layer, nn.Linear) else torch.tanh(h)
+        return h.squeeze(-1)

@@ -130,3 +130,16 @@ def test_loo_cost_is_linear_in_memory():
     lw = torch.randn(1, 1, 200_000)
     assert leave_one_out_logsumexp(lw).shape == lw.shape
     assert torch.isfinite(vimco_control_variate(lw, False)).all()
+
+
+def test_leave_one_out_terms_of_a_particle_with_zero_weight():
+    """``log w_j = -inf``: the leave-one-out terms of particle j itself are those of the others
+    (no ``-inf - -inf``), the other particles' include it."""
+    lw = torch.tensor([0.5, -math.inf, 1.5, -2.0], dtype=torch.float64)
+    mean = leave_one_out_mean(lw)
+    assert mean[1] == pytest.approx((0.5 + 1.5 - 2.0) / 3)
+    assert torch.isneginf(mean[[0, 2, 3]]).all()
+    loo = leave_one_out_logsumexp(lw)
+    assert loo[1] == pytest.approx(math.log(math.exp(0.5) + math.exp(1.5) + math.exp(-2.0)))
+    for arithmetic in (True, False):
+        assert torch.isfinite(vimco_control_variate(lw, arithmetic)).all()

@@ -1,0 +1,124 @@
+"""From stacked log-probabilities to a loss that carries an estimator's gradient.
+
+Every estimator here has a gradient of the form ``sum_k a_k d log w_k + b_k d log q(z_k|x)``
+with ``z`` held fixed (the pathwise ones then let autograd carry it through the
+reparameterized ``z``). :func:`log_prob_gradient` spreads ``(a_k, b_k)`` over the stacked
+log-probabilities ``[log p(x|z), log p(z_l).., log q(z_l|x)..]`` (one small matrix product) and
+:func:`linear_surrogate` attaches that gradient to the loss value in two plain operations, so
+that autograd, ``torch.func.grad`` and ``vmap`` all handle it, with no custom autograd node.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = ["particle_terms", "freebits_mask", "mean_over_mc", "log_prob_gradient", "linear_surrogate",
+           "finite_log_probs"]
+
+
+def freebits_mask(kl: Tensor, freebits: float) -> Tensor:
+    """Layers whose KL ``[bs, mc, iw, L]``, averaged over batch and particles, exceeds ``freebits``
+    nats and so keep their gradient (Kingma et al., 2016), ``[L]`` booleans."""
+    return kl.mean(dim=(0, 1, 2)) > freebits
+
+
+def mean_over_mc(t: Tensor) -> Tensor:
+    """Average ``[bs, mc]`` over the Monte-Carlo samples -> ``[bs]`` (a view when ``mc = 1``)."""
+    return t.squeeze(1) if t.shape[1] == 1 else t.mean(1)
+
+
+def particle_terms(log_probs: Tensor, beta: float = 1.0) -> Tensor:
+    """``[log w (KL weight beta), KL term, log p(x|z)]`` of every particle, ``[*, 3]``, from the stacked
+    log-probabilities ``[*, 1 + 2L]`` (see :meth:`Evaluation.stacked`).
+
+    Element-wise on purpose (not one matrix product): a ``-inf`` log-probability must give an
+    infinite term, not ``0 * -inf = NaN`` in the others.
+    """
+    L = (log_probs.shape[-1] - 1) // 2
+    log_px_z = log_probs[..., 0]
+    kl = log_probs[..., 1 + L:] - log_probs[..., 1:1 + L]
+    kl = kl.squeeze(-1) if L == 1 else kl.sum(-1)
+    log_w = log_px_z - kl if beta == 1.0 else torch.sub(log_px_z, kl, alpha=beta)
+    return torch.stack((log_w, kl, log_px_z), -1)
+
+
+@functools.lru_cache(maxsize=128)
+def _gradient_mix(L: int, beta: float, scale: float, q_in_log_w: bool, dtype: torch.dtype,
+                  device: torch.device) -> Tensor:
+    mix = torch.zeros(2, 1 + 2 * L, dtype=torch.float64)
+    mix[0, 0] = scale  # d log w / d log p(x|z)
+    mix[0, 1:1 + L] = beta * scale  # d log w / d log p(z_l)
+    if q_in_log_w:
+        mix[0, 1 + L:] = -beta * scale  # d log w / d log q(z_l|x)
+    mix[1, 1 + L:] = scale
+    return mix.to(dtype=dtype, device=device)
+
+
+def log_prob_gradient(grads: Tensor, L: int, beta: float = 1.0, scale: float = 1.0,
+                      freebits: Optional[Tensor] = None, q_in_log_w: bool = True) -> Tensor:
+    """Per-particle gradients of an objective, spread over the stacked log-probabilities.
+
+    An objective whose gradient is ``sum_k a_k d log w_k + b_k d log q(z_k|x)`` (``z`` held fixed)
+    has gradient ``[a_k, beta_l a_k, b_k - beta_l a_k]`` with respect to ``[log p(x|z_k),
+    log p(z_k,l).., log q(z_k,l|x)..]`` (see :meth:`Evaluation.stacked`); one small matrix
+    product. Give the result to :func:`~ovis.estimators.bounds.linear_surrogate`.
+
+    Args:
+        grads: ``(a_k, b_k)``, ``[*, K, 2]``, or ``(a_k,)``, ``[*, K, 1]`` (``b = 0``).
+        L: number of latent layers.
+        beta: KL weight in ``log w``.
+        scale: multiplies everything (e.g. ``-1/mc`` for a loss averaged over ``mc``).
+        freebits: ``[L]`` booleans, layers whose KL keeps its gradient (:func:`freebits_mask`);
+            ``None``: all.
+        q_in_log_w: ``False`` when ``log w`` was formed with ``log q`` detached (its ``-beta a``
+            term is dropped).
+
+    Returns:
+        ``[*, K, 1 + 2L]``.
+    """
+    mix = _gradient_mix(L, float(beta), float(scale), q_in_log_w, grads.dtype, grads.device)
+    if freebits is not None:
+        keep = torch.cat([freebits.new_ones(1), freebits, freebits if q_in_log_w else freebits.new_ones(L)])
+        mix = torch.stack((mix[0] * keep, mix[1]))
+    return grads @ (mix if grads.shape[-1] == 2 else mix[:1])
+
+
+def linear_surrogate(value: Tensor, terms: Sequence[Tuple[Tensor, Tensor]]) -> Tensor:
+    """``value`` ``[bs]``, carrying the gradient of ``sum(weights * inputs)`` over each row.
+
+    For every ``(weights, inputs)`` pair (same leading dimension ``bs``; ``weights`` without
+    gradient), the result's gradient with respect to ``inputs`` is ``weights`` (times the incoming
+    gradient of its row); its value is exactly ``value``. This writes an estimator's whole
+    gradient as a few plain operations, which autograd, ``torch.func.grad`` and ``vmap`` all
+    handle. ``inputs`` must be finite (``0 * -inf`` is NaN): pass log-probabilities through
+    :func:`finite_log_probs`.
+    """
+    total: Optional[Tensor] = None
+    for weights, inputs in terms:
+        part = (weights * inputs).sum(tuple(range(1, inputs.dim())))
+        total = part if total is None else total + part
+    if total is None:
+        return value
+    return value + (total - total.detach())
+
+
+def finite_log_probs(log_probs: Tensor) -> Tensor:
+    """``log_probs`` made safe for :func:`linear_surrogate`: ``-inf`` (a particle with weight 0) is
+    raised to the lowest finite value, so that ``0 * log p`` stays 0; the gradient is unchanged
+    where finite and 0 at ``-inf``.
+
+    On the CPU, where reading a value costs nothing, all-finite input (the usual case) is returned
+    as it is, which saves the masking operation in the backward pass; on accelerators (no
+    synchronisation) and under ``torch.func`` transforms (values cannot be read) it always masks.
+    """
+    if log_probs.device.type == "cpu":
+        try:
+            if math.isfinite(log_probs.detach().sum()):
+                return log_probs
+        except RuntimeError:  # a torch.func transform (vmap) cannot read the value
+            pass
+    return log_probs.clamp_min(torch.finfo(log_probs.dtype).min)
