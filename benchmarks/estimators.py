@@ -81,23 +81,31 @@ def child(args: argparse.Namespace) -> Dict:
     K_bound, S = estimator.particles(estimator.config) if hasattr(estimator, "particles") else (args.K, 0)
     n_particles = K_bound + S
 
+    # gradients are reset as an optimiser does (one list of parameters), not by walking the modules
+    model_params = list(model.parameters())
+    all_params = model_params + list(estimator.parameters())
+
+    def reset(params):
+        for p in params:
+            p.grad = None
+
     def reference_step():
         ev = estimator.evaluate(model, x, 1, n_particles, reparam=pathwise)
         (ev.log_px_z.sum() + ev.log_pz.sum() + ev.log_qz.sum()).backward()
-        model.zero_grad(set_to_none=True)
+        reset(model_params)
 
     def estimator_step():
         loss, _, _ = estimator(model, x)
         loss.mean().backward()
-        model.zero_grad(set_to_none=True)
-        estimator.zero_grad(set_to_none=True)
+        reset(all_params)
 
     own_net = getattr(estimator, "baseline", None)
     upstream = torch.randn(BS)
+    net_params = list(own_net.parameters()) if own_net is not None else []
 
     def net_step():  # the estimator's own network (reinforce's baseline), forward + backward
         (own_net(x) * upstream).sum().backward()
-        own_net.zero_grad(set_to_none=True)
+        reset(net_params)
 
     first, other = (estimator_step, reference_step) if args.mode == "mem-est" else (reference_step, estimator_step)
     base = rss_mb()

@@ -18,7 +18,7 @@ from ..models.template import ModelContractError, flat_log_prob
 from .base import Diagnostics, Evaluation, GradientEstimator, detach_distribution
 from .bounds import score_function_weights
 from .diagnostics import particle_diagnostics
-from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
                         mean_over_mc, particle_terms)
 
 __all__ = ["Pathwise", "PathwiseVAE", "PathwiseIWAE", "StickingTheLanding", "DoublyReparameterized"]
@@ -32,7 +32,7 @@ class Pathwise(GradientEstimator):
 
     The gradient with respect to the log-probabilities (``v_k``, ``beta v_k``, ``-beta v_k`` for
     ``log p(x|z_k)``, ``log p(z_k)``, ``log q(z_k|x)``) is applied in one weighted sum
-    (:func:`~ovis.estimators.bounds.linear_surrogate`); autograd carries it through the
+    (:func:`~ovis.estimators.surrogate.linear_surrogate`); autograd carries it through the
     reparameterized ``z`` to both sets of parameters.
 
     Example::
@@ -58,8 +58,9 @@ class Pathwise(GradientEstimator):
         log_probs = ev.stacked()  # [bs, mc, iw, 1 + 2L]
         L = ev.num_layers
         grad = torch.is_grad_enabled()
+        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta)  # [bs, mc, iw, 3]
+            terms = particle_terms(log_probs.detach(), beta, finite)  # [bs, mc, iw, 3]
             bound, v, _ = score_function_weights(terms[..., 0], None, alpha)  # [bs, mc], [bs, mc, iw]
             value = -mean_over_mc(bound)
             if grad:
@@ -70,7 +71,7 @@ class Pathwise(GradientEstimator):
                 weights = log_prob_gradient(v.unsqueeze(-1), L, beta, -1.0 / mc, keep)
         if grad:
             inputs = self.gradient_inputs(ev, log_probs, v, cfg)
-            loss = linear_surrogate(value, [(weights, finite_log_probs(inputs))])
+            loss = linear_surrogate(value, [(weights, finite_log_probs(inputs, finite))])
         else:
             loss = value
         return loss, self.diagnostics(terms, bound, v, loss, cfg), ev.output

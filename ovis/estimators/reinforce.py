@@ -26,7 +26,7 @@ from ..models.baseline import NeuralBaseline
 from .base import Diagnostics, GradientEstimator
 from .bounds import score_function_weights
 from .diagnostics import particle_diagnostics
-from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
                         mean_over_mc, particle_terms)
 
 __all__ = ["ScoreFunctionEstimator", "Reinforce"]
@@ -41,7 +41,7 @@ class ScoreFunctionEstimator(GradientEstimator):
 
     The whole gradient is one weighted sum of the evaluated log-probabilities (weights from
     :func:`~ovis.estimators.bounds.score_function_weights`, see
-    :func:`~ovis.estimators.bounds.linear_surrogate`): for particle k, ``log p(x|z_k)`` gets
+    :func:`~ovis.estimators.surrogate.linear_surrogate`): for particle k, ``log p(x|z_k)`` gets
     ``v_k``, each ``log p(z_k,l)`` gets ``beta_l v_k`` and each ``log q(z_k,l|x)`` gets
     ``(L - c_k) - beta_l v_k``, where ``beta_l`` is ``beta``, or 0 for a layer held by free bits.
     """
@@ -68,8 +68,9 @@ class ScoreFunctionEstimator(GradientEstimator):
         ev = self.evaluate(model, x, mc, K + S, reparam=False, chunk=cfg["sequential_computation"])
         log_probs = ev.stacked()  # [bs, mc, K + S, 1 + 2L]
         grad = torch.is_grad_enabled()
+        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta)  # [bs, mc, K + S, 3]: log w, KL, log p(x|z)
+            terms = particle_terms(log_probs.detach(), beta, finite)  # [bs, mc, K + S, 3]: log w, KL, log p(x|z)
             log_w = terms[..., 0]
             log_wk, log_wk_aux = (log_w[..., :K], log_w[..., K:]) if S else (log_w, None)
         c = self.control_variate(x, log_wk, log_wk_aux, cfg)
@@ -83,7 +84,7 @@ class ScoreFunctionEstimator(GradientEstimator):
                 if learned:  # gradient of the zero-valued mean_k (d_k - c_k)^2
                     c_weights = error.sum_to_size(c.shape).mul_(2.0 / (mc * K))
         if grad:
-            gradient = [(weights, finite_log_probs(log_probs))]
+            gradient = [(weights, finite_log_probs(log_probs, finite))]
             if learned:
                 gradient.append((c_weights, c))
             loss = linear_surrogate(value, gradient)

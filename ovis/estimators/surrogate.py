@@ -16,8 +16,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["particle_terms", "freebits_mask", "mean_over_mc", "log_prob_gradient", "linear_surrogate",
-           "finite_log_probs"]
+__all__ = ["all_finite", "particle_terms", "freebits_mask", "mean_over_mc", "log_prob_gradient",
+           "linear_surrogate", "finite_log_probs"]
 
 
 def freebits_mask(kl: Tensor, freebits: float) -> Tensor:
@@ -31,14 +31,37 @@ def mean_over_mc(t: Tensor) -> Tensor:
     return t.squeeze(1) if t.shape[1] == 1 else t.mean(1)
 
 
-def particle_terms(log_probs: Tensor, beta: float = 1.0) -> Tensor:
+def all_finite(log_probs: Tensor) -> Optional[bool]:
+    """Whether every value of ``log_probs`` is finite, where that costs nothing to know: on the CPU
+    (no device synchronisation) outside ``torch.func`` transforms (which cannot read values);
+    ``None`` (unknown) otherwise. ``True`` is certain; ``False`` may also mean an overflowing sum."""
+    if log_probs.device.type != "cpu":
+        return None
+    try:
+        return math.isfinite(log_probs.detach().sum())
+    except RuntimeError:  # a torch.func transform (vmap) cannot read the value
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _term_coefficients(L: int, beta: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    coef = torch.zeros(1 + 2 * L, 3, dtype=torch.float64)
+    coef[0, 0] = coef[0, 2] = 1.0  # log w = log p(x|z) - beta * sum_l (log q_l - log p_l)
+    coef[1:1 + L, 0], coef[1 + L:, 0] = beta, -beta
+    coef[1:1 + L, 1], coef[1 + L:, 1] = -1.0, 1.0  # KL term = sum_l (log q_l - log p_l)
+    return coef.to(dtype=dtype, device=device)
+
+
+def particle_terms(log_probs: Tensor, beta: float = 1.0, finite: Optional[bool] = None) -> Tensor:
     """``[log w (KL weight beta), KL term, log p(x|z)]`` of every particle, ``[*, 3]``, from the stacked
     log-probabilities ``[*, 1 + 2L]`` (see :meth:`Evaluation.stacked`).
 
-    Element-wise on purpose (not one matrix product): a ``-inf`` log-probability must give an
-    infinite term, not ``0 * -inf = NaN`` in the others.
+    With ``finite=True`` (see :func:`all_finite`) one matrix product; otherwise element-wise, so
+    that a ``-inf`` log-probability gives infinite terms and not ``0 * -inf = NaN`` in the others.
     """
     L = (log_probs.shape[-1] - 1) // 2
+    if finite:
+        return log_probs @ _term_coefficients(L, float(beta), log_probs.dtype, log_probs.device)
     log_px_z = log_probs[..., 0]
     kl = log_probs[..., 1 + L:] - log_probs[..., 1:1 + L]
     kl = kl.squeeze(-1) if L == 1 else kl.sum(-1)
@@ -65,7 +88,7 @@ def log_prob_gradient(grads: Tensor, L: int, beta: float = 1.0, scale: float = 1
     An objective whose gradient is ``sum_k a_k d log w_k + b_k d log q(z_k|x)`` (``z`` held fixed)
     has gradient ``[a_k, beta_l a_k, b_k - beta_l a_k]`` with respect to ``[log p(x|z_k),
     log p(z_k,l).., log q(z_k,l|x)..]`` (see :meth:`Evaluation.stacked`); one small matrix
-    product. Give the result to :func:`~ovis.estimators.bounds.linear_surrogate`.
+    product. Give the result to :func:`~ovis.estimators.surrogate.linear_surrogate`.
 
     Args:
         grads: ``(a_k, b_k)``, ``[*, K, 2]``, or ``(a_k,)``, ``[*, K, 1]`` (``b = 0``).
@@ -106,19 +129,16 @@ def linear_surrogate(value: Tensor, terms: Sequence[Tuple[Tensor, Tensor]]) -> T
     return value + (total - total.detach())
 
 
-def finite_log_probs(log_probs: Tensor) -> Tensor:
+def finite_log_probs(log_probs: Tensor, finite: Optional[bool] = None) -> Tensor:
     """``log_probs`` made safe for :func:`linear_surrogate`: ``-inf`` (a particle with weight 0) is
     raised to the lowest finite value, so that ``0 * log p`` stays 0; the gradient is unchanged
     where finite and 0 at ``-inf``.
 
-    On the CPU, where reading a value costs nothing, all-finite input (the usual case) is returned
-    as it is, which saves the masking operation in the backward pass; on accelerators (no
-    synchronisation) and under ``torch.func`` transforms (values cannot be read) it always masks.
+    Input known to be finite (``finite=True``, or :func:`all_finite` when ``finite`` is ``None``)
+    is returned as it is, which saves the masking operation in the backward pass.
     """
-    if log_probs.device.type == "cpu":
-        try:
-            if math.isfinite(log_probs.detach().sum()):
-                return log_probs
-        except RuntimeError:  # a torch.func transform (vmap) cannot read the value
-            pass
+    if finite is None:
+        finite = all_finite(log_probs)
+    if finite:
+        return log_probs
     return log_probs.clamp_min(torch.finfo(log_probs.dtype).min)

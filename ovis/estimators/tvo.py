@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from .base import Diagnostics, GradientEstimator
 from .diagnostics import particle_diagnostics
-from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
                         mean_over_mc, particle_terms)
 
 __all__ = ["ThermoVariationalObjective", "tvo_partition", "partition_weights"]
@@ -124,8 +124,9 @@ class ThermoVariationalObjective(GradientEstimator):
         log_probs = ev.stacked()
         L = ev.num_layers
         grad = torch.is_grad_enabled()
+        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta)
+            terms = particle_terms(log_probs.detach(), beta, finite)
             f = terms[..., 0]  # log w, [bs, mc, K]
             partition, delta, mix = self.constants(cfg, f.dtype, f.device)
             w = torch.softmax(f.unsqueeze(-1) * partition, dim=2)  # pi_beta_j weights, [bs, mc, K, J]
@@ -137,5 +138,5 @@ class ThermoVariationalObjective(GradientEstimator):
                     keep = freebits_mask(log_probs.detach()[..., 1 + L:] - log_probs.detach()[..., 1:1 + L], freebits)
                 grads = torch.cat((w, w * (f.unsqueeze(-1) - f_mean)), -1) @ mix  # [bs, mc, K, 2]
                 weights = log_prob_gradient(grads, L, beta, -1.0 / mc, keep)
-        loss = linear_surrogate(value, [(weights, finite_log_probs(log_probs))]) if grad else value
+        loss = linear_surrogate(value, [(weights, finite_log_probs(log_probs, finite))]) if grad else value
         return loss, particle_diagnostics(loss, terms, f, beta), ev.output

@@ -33,7 +33,7 @@ from ..models.template import ModelContractError, flat_log_prob, validate_model_
 from .base import Diagnostics, GradientEstimator
 from .bounds import score_function_weights
 from .diagnostics import particle_diagnostics
-from .surrogate import (finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
+from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
                         mean_over_mc, particle_terms)
 
 __all__ = ["WakeWake", "WakeSleep"]
@@ -45,7 +45,7 @@ class WakeWake(GradientEstimator):
     The loss is ``-L_K`` with ``log q`` detached in the log-weights (so theta gets
     ``sum_k v_k grad log p(x, z_k)``), plus the zero-valued wake-phase phi term
     ``sum_k v_k log q(z_k|x)``; its gradient is written on the log-probabilities directly
-    (:func:`~ovis.estimators.base.log_prob_gradient`).
+    (:func:`~ovis.estimators.surrogate.log_prob_gradient`).
     """
 
     #: whether phi gets the wake-phase update ``sum_k v_k grad log q(z_k|x)``.
@@ -57,8 +57,9 @@ class WakeWake(GradientEstimator):
         log_probs = ev.stacked()  # [bs, mc, iw, 1 + 2L]
         L = ev.num_layers
         grad = torch.is_grad_enabled()
+        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta)
+            terms = particle_terms(log_probs.detach(), beta, finite)
             log_wk = terms[..., 0]
             bound, v, _ = score_function_weights(log_wk, None, alpha)
             value = -mean_over_mc(bound)
@@ -66,11 +67,16 @@ class WakeWake(GradientEstimator):
                 keep = None
                 if freebits is not None:
                     keep = freebits_mask(log_probs.detach()[..., 1 + L:] - log_probs.detach()[..., 1:1 + L], freebits)
-                d_log_q = v if self.wake_phase_inference else torch.zeros_like(v)
-                weights = log_prob_gradient(torch.stack((v, d_log_q), -1), L, beta, -1.0 / mc, keep,
-                                            q_in_log_w=False)
+                grads = torch.stack((v, v), -1) if self.wake_phase_inference else v.unsqueeze(-1)
+                weights = log_prob_gradient(grads, L, beta, -1.0 / mc, keep, q_in_log_w=False)
         if grad:
-            gradient = [(weights, finite_log_probs(log_probs))] + self.sleep_phase(model, x, mc, iw)
+            inputs = log_probs
+            if not self.wake_phase_inference and ev.columns is not None:
+                # log q gets no wake-phase gradient: stack log p(x|z) and log p(z) afresh, so that no
+                # (zero) gradient runs back through q
+                weights = weights[..., :1 + L]
+                inputs = torch.stack(ev.columns[:1 + L], -1).view(*log_probs.shape[:-1], 1 + L)
+            gradient = [(weights, finite_log_probs(inputs, finite))] + self.sleep_phase(model, x, mc, iw)
             loss = linear_surrogate(value, gradient)
         else:
             loss = value

@@ -113,3 +113,18 @@ def test_particles_with_zero_weight(eid):
     assert (out["z"][0] == 2).any()
     assert torch.isinf(diagnostics["loss"]["elbo"]).any()
     assert torch.isfinite(diagnostics["loss"]["L_k"]).all()
+
+
+def test_particle_terms_paths_agree_and_keep_infinities_apart():
+    from ovis.estimators.surrogate import all_finite, particle_terms
+
+    lp = torch.randn(4, 2, 5, 5, dtype=torch.float64)  # two layers
+    assert all_finite(lp) is True
+    for beta in (1.0, 0.3):
+        torch.testing.assert_close(particle_terms(lp, beta, finite=True), particle_terms(lp, beta, finite=None))
+    lp[0, 0, 0, 0] = -float("inf")  # log p(x|z) of one particle
+    assert all_finite(lp) is False
+    terms = particle_terms(lp, 1.0, finite=all_finite(lp))
+    assert torch.isneginf(terms[0, 0, 0, [0, 2]]).all()  # log w and log p(x|z)
+    assert torch.isfinite(terms[0, 0, 0, 1])  # its KL term is untouched
+    assert not torch.isnan(terms).any()
