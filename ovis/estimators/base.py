@@ -3,11 +3,13 @@
 ::
 
     x [bs, *dims]
-     └─ expand to [bs*mc*iw, *dims]
+     └─ expand to [bs*mc*iw, *dims]                                      evaluation.py
          └─ model(x, reparam=...) -> {'px', 'z': [..], 'qz': [..], 'pz': [..]}
-             └─ log p(x|z) [bs,mc,iw], log p(z), log q(z|x) [bs,mc,iw,L]
-                 └─ log w_k = log p(x|z) - beta * (log q - log p)   [bs,mc,iw]
-                     └─ estimator-specific surrogate loss + diagnostics
+             └─ [log p(x|z), log p(z_l).., log q(z_l|x)..]  [bs,mc,iw,1+2L]  evaluation.py
+                 └─ log w_k = log p(x|z) - beta * (log q - log p)  [bs,mc,iw]  surrogate.py
+                     └─ control variates, bounds, weights (pure math)         bounds.py
+                         └─ loss = value + its gradient as one weighted sum   surrogate.py
+                             + diagnostics                                    diagnostics.py
 
 Estimators hold their configuration (``mc``, ``iw``, ``alpha``, ``beta``,
 ``freebits``, ``sequential_computation`` and their own options); each option can
@@ -32,7 +34,7 @@ from ..models.template import ModelContractError, flat_log_prob, validate_model_
 from .bounds import check_alpha
 from .diagnostics import Diagnostics, particle_diagnostics
 from .evaluation import Evaluation, detach_distribution, expand_particles
-from .surrogate import particle_terms
+from .surrogate import all_finite, particle_terms
 
 __all__ = ["GradientEstimator", "Evaluation", "Diagnostics", "detach_distribution", "expand_particles"]
 
@@ -131,6 +133,23 @@ class GradientEstimator(nn.Module):
         log_probs += [flat_log_prob(q, z, n) for q, z in zip(output["qz"], output["z"])]
         stacked = torch.stack(log_probs, -1).view(bs, mc, iw, len(log_probs))
         return Evaluation.from_stacked(stacked, output, log_probs)
+
+    def evaluate_terms(self, model: nn.Module, x: Tensor, mc: int, iw: int, cfg: Dict[str, Any],
+                       reparam: bool = False) -> Tuple[Evaluation, Tensor, Tensor, Optional[bool]]:
+        """:meth:`evaluate`, then what every estimator reads from it.
+
+        Returns:
+            ``(ev, log_probs, terms, finite)``: the evaluation; its stacked log-probabilities
+            ``[bs, mc, iw, 1 + 2L]`` (with gradient); their :func:`~ovis.estimators.surrogate.particle_terms`
+            ``[bs, mc, iw, 3]`` (log w with the KL weight ``cfg['beta']``, KL, log p(x|z); no
+            gradient); and :func:`~ovis.estimators.surrogate.all_finite` of the log-probabilities.
+        """
+        ev = self.evaluate(model, x, mc, iw, reparam=reparam, chunk=cfg["sequential_computation"])
+        log_probs = ev.stacked()
+        finite = all_finite(log_probs)  # known for free on the CPU: cheaper terms, no masking
+        with torch.no_grad():
+            terms = particle_terms(log_probs.detach(), cfg["beta"], finite)
+        return ev, log_probs, terms, finite
 
     # ------------------------------------------------------------------ diagnostics
     @staticmethod

@@ -18,8 +18,7 @@ from ..models.template import ModelContractError, flat_log_prob
 from .base import Diagnostics, Evaluation, GradientEstimator, detach_distribution
 from .bounds import score_function_weights
 from .diagnostics import particle_diagnostics
-from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
-                        mean_over_mc, particle_terms)
+from .surrogate import finite_log_probs, freebits_layers, linear_surrogate, log_prob_gradient, mean_over_mc
 
 __all__ = ["Pathwise", "PathwiseVAE", "PathwiseIWAE", "StickingTheLanding", "DoublyReparameterized"]
 
@@ -54,21 +53,14 @@ class Pathwise(GradientEstimator):
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
         mc, iw = self.layout(cfg)
         alpha, beta, freebits = cfg["alpha"], cfg["beta"], cfg["freebits"]
-        ev = self.evaluate(model, x, mc, iw, reparam=True, chunk=cfg["sequential_computation"])
-        log_probs = ev.stacked()  # [bs, mc, iw, 1 + 2L]
-        L = ev.num_layers
+        ev, log_probs, terms, finite = self.evaluate_terms(model, x, mc, iw, cfg, reparam=True)
         grad = torch.is_grad_enabled()
-        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta, finite)  # [bs, mc, iw, 3]
             bound, v, _ = score_function_weights(terms[..., 0], None, alpha)  # [bs, mc], [bs, mc, iw]
             value = -mean_over_mc(bound)
             if grad:
-                keep = None
-                if freebits is not None:
-                    lp = log_probs.detach()
-                    keep = freebits_mask(lp[..., 1 + L:] - lp[..., 1:1 + L], freebits)
-                weights = log_prob_gradient(v.unsqueeze(-1), L, beta, -1.0 / mc, keep)
+                weights = log_prob_gradient(v.unsqueeze(-1), ev.num_layers, beta, -1.0 / mc,
+                                            freebits_layers(log_probs, freebits))
         if grad:
             inputs = self.gradient_inputs(ev, log_probs, v, cfg)
             loss = linear_surrogate(value, [(weights, finite_log_probs(inputs, finite))])

@@ -26,8 +26,7 @@ from ..models.baseline import NeuralBaseline
 from .base import Diagnostics, GradientEstimator
 from .bounds import score_function_weights
 from .diagnostics import particle_diagnostics
-from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
-                        mean_over_mc, particle_terms)
+from .surrogate import finite_log_probs, freebits_layers, linear_surrogate, log_prob_gradient, mean_over_mc
 
 __all__ = ["ScoreFunctionEstimator", "Reinforce"]
 
@@ -65,14 +64,10 @@ class ScoreFunctionEstimator(GradientEstimator):
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
         K, S = self.particles(cfg)
         mc, alpha, beta, freebits = cfg["mc"], cfg["alpha"], cfg["beta"], cfg["freebits"]
-        ev = self.evaluate(model, x, mc, K + S, reparam=False, chunk=cfg["sequential_computation"])
-        log_probs = ev.stacked()  # [bs, mc, K + S, 1 + 2L]
+        ev, log_probs, terms, finite = self.evaluate_terms(model, x, mc, K + S, cfg)  # [bs, mc, K + S, ...]
         grad = torch.is_grad_enabled()
-        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
-        with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta, finite)  # [bs, mc, K + S, 3]: log w, KL, log p(x|z)
-            log_w = terms[..., 0]
-            log_wk, log_wk_aux = (log_w[..., :K], log_w[..., K:]) if S else (log_w, None)
+        log_w = terms[..., 0]
+        log_wk, log_wk_aux = (log_w[..., :K], log_w[..., K:]) if S else (log_w, None)
         c = self.control_variate(x, log_wk, log_wk_aux, cfg)
         learned = c is not None and c.requires_grad
         with torch.no_grad():
@@ -102,11 +97,8 @@ class ScoreFunctionEstimator(GradientEstimator):
         ``-1/mc`` times ``v_k`` for ``log p(x|z_k)``, ``beta_l v_k`` for ``log p(z_k,l)`` and
         ``(L - c_k) - beta_l v_k`` for ``log q(z_k,l|x)``."""
         mc, n, L = v.shape[1], log_probs.shape[2], (log_probs.shape[-1] - 1) // 2
-        keep = None
-        if freebits is not None:
-            lp = log_probs.detach()[..., :K, :]
-            keep = freebits_mask(lp[..., 1 + L:] - lp[..., 1:1 + L], freebits)
-        weights = log_prob_gradient(torch.stack((v, prefactor), -1), L, beta, -1.0 / mc, keep)
+        weights = log_prob_gradient(torch.stack((v, prefactor), -1), L, beta, -1.0 / mc,
+                                    freebits_layers(log_probs, freebits, K))
         return F.pad(weights, (0, 0, 0, n - K)) if n > K else weights
 
 

@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["all_finite", "particle_terms", "freebits_mask", "mean_over_mc", "log_prob_gradient",
+__all__ = ["all_finite", "particle_terms", "freebits_mask", "freebits_layers", "mean_over_mc", "log_prob_gradient",
            "linear_surrogate", "finite_log_probs"]
 
 
@@ -24,6 +24,16 @@ def freebits_mask(kl: Tensor, freebits: float) -> Tensor:
     """Layers whose KL ``[bs, mc, iw, L]``, averaged over batch and particles, exceeds ``freebits``
     nats and so keep their gradient (Kingma et al., 2016), ``[L]`` booleans."""
     return kl.mean(dim=(0, 1, 2)) > freebits
+
+
+def freebits_layers(log_probs: Tensor, freebits: Optional[float], K: Optional[int] = None) -> Optional[Tensor]:
+    """:func:`freebits_mask` of the stacked log-probabilities ``[bs, mc, iw, 1 + 2L]`` (of their first
+    ``K`` particles), ``[L]`` booleans; ``None`` when free bits are off."""
+    if freebits is None:
+        return None
+    L = (log_probs.shape[-1] - 1) // 2
+    lp = log_probs.detach()[..., :K, :] if K is not None else log_probs.detach()
+    return freebits_mask(lp[..., 1 + L:] - lp[..., 1:1 + L], freebits)
 
 
 def mean_over_mc(t: Tensor) -> Tensor:

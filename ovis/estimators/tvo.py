@@ -25,8 +25,7 @@ from torch import Tensor, nn
 
 from .base import Diagnostics, GradientEstimator
 from .diagnostics import particle_diagnostics
-from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
-                        mean_over_mc, particle_terms)
+from .surrogate import finite_log_probs, freebits_layers, linear_surrogate, log_prob_gradient, mean_over_mc
 
 __all__ = ["ThermoVariationalObjective", "tvo_partition", "partition_weights"]
 
@@ -120,23 +119,16 @@ class ThermoVariationalObjective(GradientEstimator):
         weights ``sum_j delta_j w_jk (1 + beta_j c (f_k - E_j f))`` on ``d log w_k`` and
         ``sum_j delta_j c w_jk (f_k - E_j f)`` on ``d log q(z_k|x)``, with ``c = K/(K-1)``."""
         K, mc, beta, freebits = cfg["iw"], cfg["mc"], cfg["beta"], cfg["freebits"]
-        ev = self.evaluate(model, x, mc, K, reparam=False, chunk=cfg["sequential_computation"])
-        log_probs = ev.stacked()
-        L = ev.num_layers
+        ev, log_probs, terms, finite = self.evaluate_terms(model, x, mc, K, cfg)
         grad = torch.is_grad_enabled()
-        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta, finite)
             f = terms[..., 0]  # log w, [bs, mc, K]
             partition, delta, mix = self.constants(cfg, f.dtype, f.device)
             w = torch.softmax(f.unsqueeze(-1) * partition, dim=2)  # pi_beta_j weights, [bs, mc, K, J]
             f_mean = f.unsqueeze(-2) @ w  # E_j[f], [bs, mc, 1, J]
             value = -mean_over_mc((f_mean @ delta).squeeze(-1))
             if grad:
-                keep = None
-                if freebits is not None:
-                    keep = freebits_mask(log_probs.detach()[..., 1 + L:] - log_probs.detach()[..., 1:1 + L], freebits)
                 grads = torch.cat((w, w * (f.unsqueeze(-1) - f_mean)), -1) @ mix  # [bs, mc, K, 2]
-                weights = log_prob_gradient(grads, L, beta, -1.0 / mc, keep)
+                weights = log_prob_gradient(grads, ev.num_layers, beta, -1.0 / mc, freebits_layers(log_probs, freebits))
         loss = linear_surrogate(value, [(weights, finite_log_probs(log_probs, finite))]) if grad else value
         return loss, particle_diagnostics(loss, terms, f, beta), ev.output

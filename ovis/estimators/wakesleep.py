@@ -33,8 +33,7 @@ from ..models.template import ModelContractError, flat_log_prob, validate_model_
 from .base import Diagnostics, GradientEstimator
 from .bounds import score_function_weights
 from .diagnostics import particle_diagnostics
-from .surrogate import (all_finite, finite_log_probs, freebits_mask, linear_surrogate, log_prob_gradient,
-                        mean_over_mc, particle_terms)
+from .surrogate import finite_log_probs, freebits_layers, linear_surrogate, log_prob_gradient, mean_over_mc
 
 __all__ = ["WakeWake", "WakeSleep"]
 
@@ -53,22 +52,17 @@ class WakeWake(GradientEstimator):
 
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
         mc, iw, alpha, beta, freebits = cfg["mc"], cfg["iw"], cfg["alpha"], cfg["beta"], cfg["freebits"]
-        ev = self.evaluate(model, x, mc, iw, reparam=False, chunk=cfg["sequential_computation"])
-        log_probs = ev.stacked()  # [bs, mc, iw, 1 + 2L]
+        ev, log_probs, terms, finite = self.evaluate_terms(model, x, mc, iw, cfg)
         L = ev.num_layers
         grad = torch.is_grad_enabled()
-        finite = all_finite(log_probs)  # known on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), beta, finite)
             log_wk = terms[..., 0]
             bound, v, _ = score_function_weights(log_wk, None, alpha)
             value = -mean_over_mc(bound)
             if grad:
-                keep = None
-                if freebits is not None:
-                    keep = freebits_mask(log_probs.detach()[..., 1 + L:] - log_probs.detach()[..., 1:1 + L], freebits)
                 grads = torch.stack((v, v), -1) if self.wake_phase_inference else v.unsqueeze(-1)
-                weights = log_prob_gradient(grads, L, beta, -1.0 / mc, keep, q_in_log_w=False)
+                weights = log_prob_gradient(grads, L, beta, -1.0 / mc, freebits_layers(log_probs, freebits),
+                                            q_in_log_w=False)
         if grad:
             inputs = log_probs
             if not self.wake_phase_inference and ev.columns is not None:

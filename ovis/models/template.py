@@ -18,9 +18,8 @@ instead of sampling new ones.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping
 
-import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 

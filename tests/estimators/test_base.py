@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Independent, Normal
+from torch.distributions import Independent, Normal
 
 from ovis.estimators import VALID_FORMS, parse_estimator_id
 from ovis.estimators.bounds import iw_bound

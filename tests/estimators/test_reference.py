@@ -8,11 +8,9 @@ the same random draws: loss values, every parameter gradient and every diagnosti
 """
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
-from torch import Tensor
 
 from ovis.estimators import parse_estimator_id
 from ovis.estimators.evaluation import detach_distribution, expand_particles
