@@ -59,7 +59,7 @@ class ScoreFunctionEstimator(GradientEstimator):
         by the estimator: the loss gets the gradient of the zero-valued term
         ``mean_k (d_k - c_k)^2``, the squared error against the learning signal.
         """
-        return log_wk.new_zeros(())
+        return None
 
     def compute(self, model: nn.Module, x: Tensor, cfg: Dict[str, Any]) -> Tuple[Tensor, Diagnostics, Dict]:
         K, S = self.particles(cfg)

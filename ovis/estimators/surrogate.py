@@ -132,7 +132,9 @@ def linear_surrogate(value: Tensor, terms: Sequence[Tuple[Tensor, Tensor]]) -> T
     """
     total: Optional[Tensor] = None
     for weights, inputs in terms:
-        part = (weights * inputs).sum(tuple(range(1, inputs.dim())))
+        part = weights * inputs
+        if part.dim() > 1:
+            part = part.sum(tuple(range(1, part.dim())))
         total = part if total is None else total + part
     if total is None:
         return value

@@ -28,11 +28,14 @@ def test_linear_surrogate_value_and_gradient():
 def test_linear_surrogate_sums_several_terms_and_broadcasts():
     a = torch.randn(3, 5, requires_grad=True)
     b = torch.randn(3, 1, 1, requires_grad=True)
-    wa, wb = torch.randn(3, 5), torch.randn(3, 1, 1)
-    out = linear_surrogate(torch.zeros(3), [(wa, a), (wb, b)])
-    ga, gb = torch.autograd.grad(out.sum(), [a, b])
+    c = torch.randn(3, requires_grad=True)  # one value per row
+    wa, wb, wc = torch.randn(3, 5), torch.randn(3, 1, 1), torch.randn(3)
+    out = linear_surrogate(torch.zeros(3), [(wa, a), (wb, b), (wc, c)])
+    assert out.shape == (3,)
+    ga, gb, gc = torch.autograd.grad(out.sum(), [a, b, c])
     torch.testing.assert_close(ga, wa)
     torch.testing.assert_close(gb, wb)
+    torch.testing.assert_close(gc, wc)
 
 
 def test_linear_surrogate_under_torch_func():
