@@ -146,9 +146,9 @@ class GradientEstimator(nn.Module):
         """
         ev = self.evaluate(model, x, mc, iw, reparam=reparam, chunk=cfg["sequential_computation"])
         log_probs = ev.stacked()
-        finite = all_finite(log_probs)  # known for free on the CPU: cheaper terms, no masking
         with torch.no_grad():
-            terms = particle_terms(log_probs.detach(), cfg["beta"], finite)
+            finite = all_finite(log_probs)  # known for free on the CPU: cheaper terms, no masking
+            terms = particle_terms(log_probs, cfg["beta"], finite)
         return ev, log_probs, terms, finite
 
     # ------------------------------------------------------------------ diagnostics

@@ -32,7 +32,7 @@ def particle_diagnostics(loss: Tensor, terms: Tensor, log_wk: Tensor, beta: floa
     """The diagnostics every estimator returns, each ``[bs]`` and detached.
 
     Args:
-        loss: the estimator's loss ``[bs]``.
+        loss: the estimator's loss ``[bs]`` (its value is what is reported).
         terms: :func:`particle_terms` of the K particles, ``[bs, mc, K, 3]``.
         log_wk: their log-weights with the KL weight ``beta``, ``[bs, mc, K]``.
         beta: the KL weight.
@@ -67,7 +67,8 @@ def particle_diagnostics(loss: Tensor, terms: Tensor, log_wk: Tensor, beta: floa
         columns = rows.unbind(-1)
         L_k, ess, kl, log_px_z = columns[0], columns[1], columns[-2], columns[-1]
         elbo = log_px_z - kl
-        diagnostics = {"loss": {"loss": loss.detach(), "L_k": L_k, "elbo": elbo, "kl": kl, "nll": -log_px_z,
+        loss = loss.detach() if loss.requires_grad else loss
+        diagnostics = {"loss": {"loss": loss, "L_k": L_k, "elbo": elbo, "kl": kl, "nll": -log_px_z,
                                 "kl_q_p": L_k - elbo, "ess": ess}}
         if cv_error is not None:
             diagnostics["cv"] = {"mse": columns[2]}

@@ -66,7 +66,7 @@ class Pathwise(GradientEstimator):
             loss = linear_surrogate(value, [(weights, finite_log_probs(inputs, finite))])
         else:
             loss = value
-        return loss, self.diagnostics(terms, bound, v, loss, cfg), ev.output
+        return loss, self.diagnostics(terms, bound, v, value, cfg), ev.output
 
     def diagnostics(self, terms: Tensor, bound: Tensor, v: Tensor, loss: Tensor, cfg: Dict[str, Any]) -> Diagnostics:
         """Diagnostics with the particles grouped as (mc, iw), comparable across estimators."""

@@ -71,7 +71,7 @@ class ScoreFunctionEstimator(GradientEstimator):
         c = self.control_variate(x, log_wk, log_wk_aux, cfg)
         learned = c is not None and c.requires_grad
         with torch.no_grad():
-            bound, v, prefactor = score_function_weights(log_wk, None if c is None else c.detach(), alpha)
+            bound, v, prefactor = score_function_weights(log_wk, c, alpha)  # (no graph is recorded here)
             value = -mean_over_mc(bound)
             error = v - prefactor  # c_k - d_k, the control variate's error against d_k = L - v_k
             if grad:
@@ -86,7 +86,7 @@ class ScoreFunctionEstimator(GradientEstimator):
         else:
             loss = value
         plain = alpha == 0.0
-        diagnostics = particle_diagnostics(loss, terms[..., :K, :] if S else terms, log_wk, beta,
+        diagnostics = particle_diagnostics(value, terms[..., :K, :] if S else terms, log_wk, beta,
                                            bound if plain else None, v if plain else None, cv_error=error)
         return loss, diagnostics, ev.output
 

@@ -48,7 +48,7 @@ def all_finite(log_probs: Tensor) -> Optional[bool]:
     if log_probs.device.type != "cpu":
         return None
     try:
-        return math.isfinite(log_probs.detach().sum())
+        return math.isfinite((log_probs.detach() if torch.is_grad_enabled() else log_probs).sum())
     except RuntimeError:  # a torch.func transform (vmap) cannot read the value
         return None
 
