@@ -128,7 +128,14 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     killed = _spawn(tmp_path / "kill", flags, env={"TINY_SLEEP": "0.05"})
     run_dir = tmp_path / "kill" / "sandbox" / "run"
     deadline = time.time() + 120
-    while not (run_dir / "checkpoint.pt").exists() or len(_metrics(run_dir)) < 6:
+
+    def checkpointed_step():  # the checkpoint is written atomically (write, then rename)
+        path = run_dir / "checkpoint.pt"
+        return torch.load(path, weights_only=False)["step"] if path.exists() else 0
+
+    # wait for a checkpoint after training started (the one before training is at step 0); the
+    # metrics of an evaluation are written just before its checkpoint, so they are no signal
+    while checkpointed_step() == 0:
         assert killed.poll() is None, killed.stdout.read().decode()
         assert time.time() < deadline
         time.sleep(0.05)
