@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -102,6 +102,21 @@ class Evaluation:
         if self._log_probs is None:
             self._log_probs = torch.cat([self.log_px_z.unsqueeze(-1), self.log_pz, self.log_qz], -1)
         return self._log_probs
+
+    def restack(self, keep: int, extra: Sequence[Tensor] = ()) -> Tensor:
+        """The first ``keep`` of :attr:`columns` and the flat ``[bs*mc*iw]`` tensors ``extra``, stacked
+        like :meth:`stacked`: ``[bs, mc, iw, keep + len(extra)]``.
+
+        For a gradient that must reach only some columns, or a variant of one (STL's ``log q`` with
+        detached parameters): a slice of :meth:`stacked` would still send (zero) gradients back
+        through every column. Needs the columns of a one-pass evaluation.
+        """
+        if self.columns is None or self._log_probs is None:
+            raise ValueError("this evaluation has no per-column log-probabilities (it was evaluated in chunks); "
+                             "compute gradients without sequential_computation, which is meant for evaluation "
+                             "under torch.no_grad()")
+        columns = self.columns[:keep] + list(extra)
+        return torch.stack(columns, -1).view(*self._log_probs.shape[:-1], len(columns))
 
     def regroup(self, mc: int, iw: int) -> "Evaluation":
         """The same i.i.d. particles grouped as ``[bs, mc, iw]`` (``mc*iw`` must be unchanged)."""

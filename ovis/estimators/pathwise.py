@@ -92,18 +92,14 @@ class PathwiseIWAE(Pathwise):
         return 1, cfg["mc"] * cfg["iw"]
 
 
-def _stl_log_probs(ev: Evaluation, log_probs: Tensor) -> Tensor:
-    """``log_probs`` with ``log q(z|x)`` evaluated with the parameters of q detached (``z`` keeps
-    its path gradient), ``[bs, mc, iw, 1 + 2L]``."""
+def _stl_log_probs(ev: Evaluation) -> Tensor:
+    """The stacked log-probabilities with ``log q(z|x)`` evaluated with the parameters of q detached
+    (``z`` keeps its path gradient), ``[bs, mc, iw, 1 + 2L]``; no gradient flows into the unused
+    ``log q``."""
     out = ev.output
     n = out["z"][0].shape[0]
-    if n != log_probs[..., 0].numel() or ev.columns is None:
-        raise ValueError("stl and dreg need all particles in one evaluation to compute gradients; "
-                         "use sequential_computation only under torch.no_grad() (evaluation)")
-    L = ev.num_layers
     lq = [flat_log_prob(detach_distribution(q), z, n) for q, z in zip(out["qz"], out["z"])]
-    # stacked afresh from log p(x|z) and log p(z): no gradient flows back into the unused log q
-    return torch.stack(ev.columns[:1 + L] + lq, -1).view_as(log_probs)
+    return ev.restack(1 + ev.num_layers, lq)
 
 
 class StickingTheLanding(Pathwise):
@@ -118,7 +114,7 @@ class StickingTheLanding(Pathwise):
     """
 
     def gradient_inputs(self, ev: Evaluation, log_probs: Tensor, v: Tensor, cfg: Dict[str, Any]) -> Tensor:
-        return _stl_log_probs(ev, log_probs)
+        return _stl_log_probs(ev)
 
 
 class DoublyReparameterized(Pathwise):
@@ -141,7 +137,7 @@ class DoublyReparameterized(Pathwise):
             raise ModelContractError(
                 f"dreg supports models with one stochastic layer; this model has {len(zs)}. Use "
                 f"'pathwise-iwae' or 'stl' for hierarchical models.")
-        inputs = _stl_log_probs(ev, log_probs)
+        inputs = _stl_log_probs(ev)
         if zs[0].requires_grad:
             a = cfg["alpha"]
             scale = (v if a == 0.0 else a + (1 - a) * v).reshape(-1)

@@ -66,10 +66,8 @@ class WakeWake(GradientEstimator):
         if grad:
             inputs = log_probs
             if not self.wake_phase_inference and ev.columns is not None:
-                # log q gets no wake-phase gradient: stack log p(x|z) and log p(z) afresh, so that no
-                # (zero) gradient runs back through q
-                weights = weights[..., :1 + L]
-                inputs = torch.stack(ev.columns[:1 + L], -1).view(*log_probs.shape[:-1], 1 + L)
+                # log q gets no wake-phase gradient: leave its columns out of the weighted sum
+                weights, inputs = weights[..., :1 + L], ev.restack(1 + L)
             gradient = [(weights, finite_log_probs(inputs, finite))] + self.sleep_phase(model, x, mc, iw)
             loss = linear_surrogate(value, gradient)
         else:
