@@ -156,8 +156,10 @@ class GradientEstimator(nn.Module):
     def base_diagnostics(ev: Evaluation, loss: Tensor, beta: float = 1.0) -> Diagnostics:
         """The diagnostics every estimator returns (see :func:`particle_diagnostics`), each ``[bs]``."""
         with torch.no_grad():
-            terms = particle_terms(ev.stacked().detach(), beta)  # [bs, mc, iw, 3]
-            return particle_diagnostics(loss, terms, terms[..., 0], beta)
+            log_probs = ev.stacked().detach()
+            finite = all_finite(log_probs)
+            terms = particle_terms(log_probs, beta, finite)  # [bs, mc, iw, 3]
+            return particle_diagnostics(loss, terms, terms[..., 0], beta, finite=finite)
 
     # ------------------------------------------------------------------ call
     def forward(self, model: nn.Module, x: Tensor, backward: bool = False, **overrides: Any

@@ -9,7 +9,7 @@ References:
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -66,16 +66,18 @@ class Pathwise(GradientEstimator):
             loss = linear_surrogate(value, [(weights, finite_log_probs(inputs, finite))])
         else:
             loss = value
-        return loss, self.diagnostics(terms, bound, v, value, cfg), ev.output
+        return loss, self.diagnostics(terms, bound, v, value, cfg, finite), ev.output
 
-    def diagnostics(self, terms: Tensor, bound: Tensor, v: Tensor, loss: Tensor, cfg: Dict[str, Any]) -> Diagnostics:
+    def diagnostics(self, terms: Tensor, bound: Tensor, v: Tensor, loss: Tensor, cfg: Dict[str, Any],
+                    finite: Optional[bool] = None) -> Diagnostics:
         """Diagnostics with the particles grouped as (mc, iw), comparable across estimators."""
         mc, iw, beta = cfg["mc"], cfg["iw"], cfg["beta"]
         if terms.shape[1:3] == (mc, iw):
             same = cfg["alpha"] == 0.0
-            return particle_diagnostics(loss, terms, terms[..., 0], beta, bound if same else None, v if same else None)
+            return particle_diagnostics(loss, terms, terms[..., 0], beta, bound if same else None, v if same else None,
+                                        finite=finite)
         terms = terms.reshape(terms.shape[0], mc, iw, terms.shape[-1])
-        return particle_diagnostics(loss, terms, terms[..., 0], beta)
+        return particle_diagnostics(loss, terms, terms[..., 0], beta, finite=finite)
 
 
 class PathwiseVAE(Pathwise):

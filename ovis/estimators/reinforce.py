@@ -87,7 +87,8 @@ class ScoreFunctionEstimator(GradientEstimator):
             loss = value
         plain = alpha == 0.0
         diagnostics = particle_diagnostics(value, terms[..., :K, :] if S else terms, log_wk, beta,
-                                           bound if plain else None, v if plain else None, cv_error=error)
+                                           bound if plain else None, v if plain else None, cv_error=error,
+                                           finite=finite)
         return loss, diagnostics, ev.output
 
     @staticmethod

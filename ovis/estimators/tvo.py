@@ -131,4 +131,4 @@ class ThermoVariationalObjective(GradientEstimator):
                 grads = torch.cat((w, w * (f.unsqueeze(-1) - f_mean)), -1) @ mix  # [bs, mc, K, 2]
                 weights = log_prob_gradient(grads, ev.num_layers, beta, -1.0 / mc, freebits_layers(log_probs, freebits))
         loss = linear_surrogate(value, [(weights, finite_log_probs(log_probs, finite))]) if grad else value
-        return loss, particle_diagnostics(value, terms, f, beta), ev.output
+        return loss, particle_diagnostics(value, terms, f, beta, finite=finite), ev.output

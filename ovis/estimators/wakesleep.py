@@ -73,7 +73,8 @@ class WakeWake(GradientEstimator):
         else:
             loss = value
         plain = alpha == 0.0
-        diagnostics = particle_diagnostics(value, terms, log_wk, beta, bound if plain else None, v if plain else None)
+        diagnostics = particle_diagnostics(value, terms, log_wk, beta, bound if plain else None, v if plain else None,
+                                          finite=finite)
         return loss, diagnostics, ev.output
 
     def sleep_phase(self, model: nn.Module, x: Tensor, mc: int, iw: int) -> List[Tuple[Tensor, Tensor]]:
