@@ -113,7 +113,7 @@ class GradientEstimator(nn.Module):
         n = bs * mc * iw
         x_exp = expand_particles(x, mc, iw)
         output = model(x_exp, reparam=reparam, **model_kwargs)
-        validate_model_output(output, n)
+        validate_model_output(output, n, x=x_exp)
         if reparam:
             for i, z in enumerate(output["z"]):
                 if not z.requires_grad and torch.is_grad_enabled():

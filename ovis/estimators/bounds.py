@@ -136,24 +136,40 @@ def vimco_control_variate(log_wk: Tensor, arithmetic: bool = False, alpha: float
     if arithmetic:
         # 1/K (sum_{l!=k} w_l + mean_{l!=k} w_l) = 1/(K-1) sum_{l!=k} w_l
         c = loo - math.log(K - 1)
-        return c if alpha == 0.0 else c / (1.0 - alpha)
-    c = torch.logaddexp(loo, leave_one_out_mean(lw)) - math.log(K)
-    return c if alpha == 0.0 else c / (1.0 - alpha)
+    else:
+        c = torch.logaddexp(loo, leave_one_out_mean(lw)) - math.log(K)
+    if alpha != 0.0:
+        c = c / (1.0 - alpha)
+    return _finite_baseline(c, loo)
+
+
+def _finite_baseline(c: Tensor, loo: Tensor) -> Tensor:
+    """``c`` where the other particles carry weight (``loo > -inf``), 0 where they all have zero weight.
+
+    There ``log sum_{l != k} w_l = -inf`` and a log-space baseline is ``-inf`` (its learning signal
+    ``L - c_k`` infinite). Both branches depend on ``z_{-k}`` only, so the estimator stays unbiased;
+    0 is REINFORCE's baseline.
+    """
+    return torch.where(loo == -math.inf, torch.zeros((), dtype=c.dtype, device=c.device), c)
 
 
 def ovis_asymptotic_control_variate(log_wk: Tensor, gamma: float = 1.0, alpha: float = 0.0,
                                     base: str = "default") -> Tensor:
     """OVIS asymptotic control variate, unified expression (Lievin et al., 2020, eq. 17).
 
-    ``c_k = log Z_[-k] - gamma * v_k`` where, by ``base``,
+    ``c_k = log Z_[-k] + (1 - gamma) log(1 - 1/K) - gamma * v_k`` where, by ``base``, ``log Z_[-k]`` is
 
-    * ``"default"``: ``log Z_[-k] = log 1/(K-1) sum_{l!=k} w_l + (1 - gamma) log(1 - 1/K)``;
-    * ``"arithmetic"`` / ``"geometric"``: VIMCO's baseline (:func:`vimco_control_variate`).
+    * ``"default"`` and ``"arithmetic"``: ``log 1/(K-1) sum_{l!=k} w_l``, the log of the arithmetic
+      mean of the other weights (VIMCO's arithmetic baseline, so the two bases coincide);
+    * ``"geometric"``: VIMCO's geometric baseline ``log 1/K (sum_{l!=k} w_l + exp(mean_{l!=k} log w_l))``.
 
     ``gamma = 1`` is the high-ESS limit, ``gamma = 0`` the ESS ~ 1 limit. Only ``gamma = 0`` gives
     a baseline that depends on ``z_{-k}`` alone; ``gamma > 0`` adds ``-gamma v_k``, which
     depends on ``z_k`` and biases the estimator (see :class:`ovis.estimators.ovis.OvisAsymptotic`).
-    With ``alpha`` the weights are ``w^(1-alpha)``, matching :func:`iw_bound`. For ``K = 1``: 0.
+    With ``alpha`` the weights are ``w^(1-alpha)`` and ``log Z_[-k] + (1 - gamma) log(1 - 1/K)`` is
+    divided by ``1 - alpha``, matching :func:`iw_bound`. For ``K = 1``: 0. Where every other particle
+    has zero weight, ``log Z_[-k]`` is replaced by 0 (a function of ``z_{-k}``, so no bias), which
+    keeps the learning signal finite.
 
     Args:
         log_wk: log-weights ``[*, K]``.
@@ -165,18 +181,20 @@ def ovis_asymptotic_control_variate(log_wk: Tensor, gamma: float = 1.0, alpha: f
         control variates ``c_k``, ``[*, K]``.
     """
     alpha = check_alpha(alpha)
+    if base not in ("default", "arithmetic", "geometric"):
+        raise ValueError(f"base={base!r} is invalid; expected 'default', 'arithmetic' or 'geometric'")
     K = log_wk.shape[-1]
     if K == 1:
         return torch.zeros_like(log_wk)
-    if base == "default":
-        loo = leave_one_out_logsumexp(log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk)
+    lw = log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk
+    loo = leave_one_out_logsumexp(lw)
+    if base == "geometric":
+        log_z = torch.logaddexp(loo, leave_one_out_mean(lw)) - (math.log(K) - (1.0 - gamma) * math.log1p(-1.0 / K))
+    else:  # log 1/(K-1) sum_{l!=k} w_l + (1 - gamma) log(1 - 1/K)
         log_z = loo - (gamma * math.log(K - 1) + (1.0 - gamma) * math.log(K))
-        if alpha != 0.0:
-            log_z = log_z / (1.0 - alpha)
-    elif base in ("arithmetic", "geometric"):
-        log_z = vimco_control_variate(log_wk, arithmetic=(base == "arithmetic"), alpha=alpha)
-    else:
-        raise ValueError(f"base={base!r} is invalid; expected 'default', 'arithmetic' or 'geometric'")
+    if alpha != 0.0:
+        log_z = log_z / (1.0 - alpha)
+    log_z = _finite_baseline(log_z, loo)
     if gamma == 0.0:
         return log_z
     return torch.sub(log_z, normalized_weights(log_wk, alpha), alpha=gamma)  # log Z_[-k] - gamma v_k
@@ -190,10 +208,13 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     where ``z_k`` is replaced by the auxiliary particle ``z'_s ~ q(z|x)``. It depends on
     ``z_{-k}`` and the auxiliary particles only, so the estimator stays unbiased.
 
-    With ``delta_ks = log w'_s - log sum_{l!=k} w_l``: the replaced bound is
-    ``(log sum_{l!=k} w_l + softplus(delta_ks) - log K) / (1-alpha)`` and the replaced weight
-    ``v_k = sigmoid(delta_ks)``, so each (k, s) pair costs one fused softplus and one sigmoid,
-    in log-space and stable at any magnitude.
+    With ``loo_k = log sum_{l!=k} w_l``: the replaced bound is
+    ``(logaddexp(loo_k, log w'_s) - log K) / (1-alpha)`` and the replaced weight
+    ``v_k = sigmoid(log w'_s - loo_k)``, so each (k, s) pair costs one fused ``logaddexp`` and one
+    sigmoid, in log-space and stable at any magnitude, also when every other particle has zero
+    weight (``loo_k = -inf``: the replaced bound is that of ``z'_s`` alone and ``v_k = 1``). A
+    ``c_k`` left undefined (the replaced sets all have zero weight) is replaced by 0, a function
+    of ``z_{-k}`` and the auxiliary particles, so the estimator stays unbiased.
 
     Cost: O(S*K) time; memory O(K + max_elements) per call (chunked over the S particles).
 
@@ -213,17 +234,19 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     a = 1.0 - alpha
     aux = a * log_wk_aux
     if K == 1:  # no other particle: the replaced set is {z'_s}, v = 1
-        return ((aux - math.log(1)) / a - 1.0).mean(-1, keepdim=True)
-    loo = leave_one_out_logsumexp(a * log_wk)  # [*, K]
-    rows = max(1, log_wk[..., 0].numel())
-    chunk = max(1, min(S, max_elements // max(1, rows * K)))
-    soft = torch.zeros_like(log_wk)
-    sig = torch.zeros_like(log_wk)
-    for start in range(0, S, chunk):
-        delta = aux[..., start:start + chunk].unsqueeze(-2) - loo.unsqueeze(-1)  # [*, K, s]
-        soft += F.softplus(delta).sum(-1)
-        sig += torch.sigmoid(delta).sum(-1)
-    return (loo - math.log(K)) / a + (soft / a - sig) / S
+        c = (aux / a - 1.0).mean(-1, keepdim=True)
+    else:
+        loo = leave_one_out_logsumexp(a * log_wk)  # [*, K]
+        rows = max(1, log_wk[..., 0].numel())
+        chunk = max(1, min(S, max_elements // max(1, rows * K)))
+        bounds = torch.zeros_like(log_wk)
+        sig = torch.zeros_like(log_wk)
+        for start in range(0, S, chunk):
+            part = aux[..., start:start + chunk].unsqueeze(-2)  # [*, 1, s]
+            bounds += torch.logaddexp(loo.unsqueeze(-1), part).sum(-1)  # [*, K]
+            sig += torch.sigmoid(part - loo.unsqueeze(-1)).sum(-1)
+        c = (bounds / a - sig) / S - math.log(K) / a
+    return torch.where(torch.isfinite(c), c, torch.zeros((), dtype=c.dtype, device=c.device))
 
 
 def score_function_weights(log_wk: Tensor, c: Union[None, Tensor, float], alpha: float = 0.0

@@ -18,7 +18,9 @@ instead of sampling new ones.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
+
+import torch
 
 from torch import Tensor, nn
 from torch.distributions import Distribution
@@ -76,24 +78,52 @@ def flat_log_prob(dist: Distribution, value: Tensor, n: int) -> Tensor:
     return lp.reshape(n, -1).sum(1)
 
 
-def _check_dist(obj: Any, key: str, n: int) -> None:
+def _check_dist(obj: Any, key: str, n: int, value: Optional[Tensor] = None) -> None:
+    """``obj`` is a distribution whose ``log_prob(value)`` has one row per particle (``n`` rows).
+
+    Its batch shape may be anything that broadcasts with the sample's: a prior shared by every row
+    (``Bernoulli(logits=prior)`` with a ``(1, Z)`` buffer, or batch shape ``(Z,)`` or ``()``) is valid.
+    Without ``value`` (a distribution the estimators sample from) the first batch dimension must be ``n``.
+    """
     if not isinstance(obj, Distribution):
         raise ModelContractError(
             f"model output '{key}' is a {type(obj).__name__}; expected a torch.distributions.Distribution")
     shape = tuple(obj.batch_shape)
-    if len(shape) == 0 or shape[0] != n:
+    if value is None:
+        if len(shape) == 0 or shape[0] != n:
+            raise ModelContractError(
+                f"model output '{key}' has batch shape {shape}; expected the first batch dimension to be "
+                f"{n} (= bs*mc*iw rows of the expanded input)")
+        return
+    event = len(obj.event_shape)
+    sample_batch = tuple(value.shape[:value.dim() - event]) if value.dim() >= event else ()
+    try:
+        rows = tuple(torch.broadcast_shapes(shape, sample_batch))
+    except RuntimeError:
+        rows = None
+    if rows is None or len(rows) == 0 or rows[0] != n or len(sample_batch) == 0 or sample_batch[0] != n:
         raise ModelContractError(
-            f"model output '{key}' has batch shape {shape}; expected the first batch dimension to be "
-            f"{n} (= bs*mc*iw rows of the expanded input)")
+            f"model output '{key}' has batch shape {shape} and event shape {tuple(obj.event_shape)}, so "
+            f"log_prob of its sample of shape {tuple(value.shape)} does not give one row per particle "
+            f"(expected {n} = bs*mc*iw rows). Give it a batch shape of {n} rows, or one that broadcasts "
+            f"to them, such as (1, ...) for a parameter shared by every row.")
 
 
-def validate_model_output(output: Mapping[str, Any], n: int, prior: bool = False) -> None:
+def validate_model_output(output: Mapping[str, Any], n: int, prior: bool = False,
+                          x: Optional[Tensor] = None) -> None:
     """Check a model output against the contract; raise :class:`ModelContractError` naming the key.
+
+    What is checked is what the estimators need: ``log_prob`` of each distribution at its sample
+    (``z`` for ``qz``/``pz``, ``x`` for ``px``) gives one row per particle. Batch shapes that broadcast
+    to those rows are valid (a prior buffer of shape ``(1, Z)`` shared by every row); ``px`` of a
+    ``sample_from_prior`` output, which the estimators sample from, must have ``n`` rows itself.
 
     Args:
         output: what ``model(x)`` (or ``model.sample_from_prior(n)`` when ``prior``) returned.
         n: the expected number of rows (``bs * mc * iw``).
         prior: validate a ``sample_from_prior`` output (no ``qz``).
+        x: the model's input ``[n, *dims]``, at which ``px`` is evaluated (``None``: ``px`` must have
+            ``n`` rows in its batch shape).
     """
     if not isinstance(output, Mapping):
         raise ModelContractError(f"model output is a {type(output).__name__}; expected a dict with keys "
@@ -103,7 +133,7 @@ def validate_model_output(output: Mapping[str, Any], n: int, prior: bool = False
         if key not in output:
             raise ModelContractError(f"model output is missing key '{key}'; expected keys {list(keys)}, "
                                      f"got {sorted(output.keys())}")
-    _check_dist(output["px"], "px", n)
+    _check_dist(output["px"], "px", n, None if prior else x)
     lengths = {}
     for key in keys[1:]:
         val = output[key]
@@ -123,5 +153,5 @@ def validate_model_output(output: Mapping[str, Any], n: int, prior: bool = False
             raise ModelContractError(f"model output 'z'[{i}] has shape {tuple(z.shape)}; expected first "
                                      f"dimension {n} (= bs*mc*iw)")
     for key in keys[2:]:
-        for i, d in enumerate(output[key]):
-            _check_dist(d, f"{key}[{i}]", n)
+        for i, (d, z) in enumerate(zip(output[key], output["z"])):
+            _check_dist(d, f"{key}[{i}]", n, z)

@@ -5,6 +5,10 @@
 * :class:`LinearGaussianToy`: 1-D z; p(z) = N(theta_m, 1), p(x|z) = N(theta_w z, 1),
   q(z|x) = N(phi_a x + phi_b, exp(phi_s)^2). L_K is computed by K-dimensional Gauss-Hermite
   quadrature (reparameterised nodes, so autograd gives the gradient of the quadrature).
+
+Both can be handed their random draws (``fixed_z``: the latent of every row; ``fixed_eps``: the
+standard-normal noise of every row; ``fixed_prior``: the ``(z, x)`` draws of ``sample_from_prior``),
+so that the exact expectation of an estimator is a weighted sum over enumerated draws.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.distributions import Categorical, Independent, Normal
+from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from ovis.models import TemplateModel
 
@@ -29,6 +33,13 @@ class CategoricalToy(TemplateModel):
         self.generative_model = nn.ParameterDict({"p": nn.Parameter(0.5 * r(C)),
                                                   "mu": nn.Parameter(spread * r(C))})
         self.C = C
+        #: log-prior offset per class (a buffer): -inf makes a class impossible under p(z)
+        self.register_buffer("prior_mask", torch.zeros(C, dtype=dtype))
+        self.fixed_z = None  # [N] class of every row, instead of sampling q(z|x)
+        self.fixed_prior = None  # (z [N], x [N, 1]) returned by sample_from_prior
+
+    def prior_logits(self) -> Tensor:
+        return self.generative_model["p"] + self.prior_mask
 
     def q_logits(self, x: Tensor) -> Tensor:
         return self.inference_network["a"] + self.inference_network["b"] * x  # [N, C]
@@ -37,19 +48,29 @@ class CategoricalToy(TemplateModel):
         """log p(x|z), log p(z), log q(z|x) for z [N] and x [N, 1]."""
         g = self.generative_model
         log_px = Normal(g["mu"][z], 1.0).log_prob(x[:, 0])
-        log_pz = torch.log_softmax(g["p"], -1)[z]
+        log_pz = torch.log_softmax(self.prior_logits(), -1)[z]
         log_qz = torch.log_softmax(self.q_logits(x), -1).gather(1, z[:, None])[:, 0]
         return log_px, log_pz, log_qz
 
     def forward(self, x: Tensor, reparam: bool = False, zs=None, **kw) -> Dict:
         qz = Categorical(logits=self.q_logits(x))
-        z = qz.sample() if zs is None else zs[0]
-        pz = Categorical(logits=self.generative_model["p"].expand(x.shape[0], self.C))
+        if zs is not None:
+            z = zs[0]
+        elif self.fixed_z is not None:
+            assert self.fixed_z.shape == (x.shape[0],), (self.fixed_z.shape, x.shape)
+            z = self.fixed_z
+        else:
+            z = qz.sample()
+        pz = Categorical(logits=self.prior_logits().expand(x.shape[0], self.C))
         px = Independent(Normal(self.generative_model["mu"][z].unsqueeze(-1), 1.0), 1)
         return {"px": px, "z": [z], "qz": [qz], "pz": [pz]}
 
     def sample_from_prior(self, bs: int, **kw) -> Dict:
-        pz = Categorical(logits=self.generative_model["p"].expand(bs, self.C))
+        pz = Categorical(logits=self.prior_logits().expand(bs, self.C))
+        if self.fixed_prior is not None:
+            z, x = self.fixed_prior
+            assert z.shape == (bs,), (z.shape, bs)
+            return {"px": PointMass(x), "z": [z], "pz": [pz]}
         z = pz.sample()
         px = Independent(Normal(self.generative_model["mu"][z].unsqueeze(-1), 1.0), 1)
         return {"px": px, "z": [z], "pz": [pz]}
@@ -78,6 +99,7 @@ class LinearGaussianToy(TemplateModel):
         self.inference_network = nn.ParameterDict({"a": nn.Parameter(0.4 + r()), "b": nn.Parameter(r()),
                                                    "s": nn.Parameter(-0.3 + r())})
         self.generative_model = nn.ParameterDict({"m": nn.Parameter(r()), "w": nn.Parameter(1.0 + r())})
+        self.fixed_eps = None  # [N] standard-normal noise of every row, instead of drawing it
 
     def q(self, x: Tensor) -> Normal:
         i = self.inference_network
@@ -87,6 +109,10 @@ class LinearGaussianToy(TemplateModel):
         qz = self.q(x)
         if zs is not None:
             z = zs[0]
+        elif self.fixed_eps is not None:
+            assert self.fixed_eps.shape == (x.shape[0],), (self.fixed_eps.shape, x.shape)
+            z = qz.loc + qz.scale * self.fixed_eps
+            z = z if reparam else z.detach()
         else:
             z = qz.rsample() if reparam else qz.sample()
         g = self.generative_model
@@ -117,6 +143,19 @@ class LinearGaussianToy(TemplateModel):
                   - Normal(q.loc, q.scale).log_prob(z))
             total = total + (grid_w * (torch.logsumexp(lw, -1) - math.log(K))).sum()
         return total
+
+
+class PointMass(Distribution):
+    """Rows ``x [N, 1]`` returned by ``sample()`` (a stand-in for ``p(x|z)`` in the sleep phase)."""
+
+    arg_constraints: Dict = {}
+
+    def __init__(self, x: Tensor):
+        self.x = x
+        super().__init__(batch_shape=x.shape[:1], event_shape=x.shape[1:], validate_args=False)
+
+    def sample(self, sample_shape=torch.Size()) -> Tensor:
+        return self.x.expand(*sample_shape, *self.x.shape)
 
 
 def flat_grad(model: nn.Module) -> Tensor:
