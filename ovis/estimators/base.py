@@ -42,7 +42,7 @@ __all__ = ["GradientEstimator", "Evaluation", "Diagnostics", "detach_distributio
 class GradientEstimator(nn.Module):
     """Base class: configuration, model evaluation, contract validation and diagnostics.
 
-    Args:
+    Arguments:
         mc: number of independent Monte-Carlo samples of the bound (averaged).
         iw: number of importance-weighted particles K per bound.
         alpha: Renyi parameter of the IWR bound (``alpha < 1``; 0: IW bound).
@@ -94,7 +94,7 @@ class GradientEstimator(nn.Module):
                  chunk: int = 0, **model_kwargs: Any) -> Evaluation:
         """Evaluate ``model`` on ``x`` expanded to ``bs*mc*iw`` rows and gather log-probabilities.
 
-        Args:
+        Arguments:
             model: a :class:`~ovis.models.TemplateModel`.
             x: observations ``[bs, *dims]``.
             mc, iw: number of Monte-Carlo samples and particles.
@@ -166,7 +166,7 @@ class GradientEstimator(nn.Module):
                 ) -> Tuple[Tensor, Diagnostics, Dict[str, Any]]:
         """Estimate the loss on a batch.
 
-        Args:
+        Arguments:
             model: a :class:`~ovis.models.TemplateModel`.
             x: observations ``[bs, *dims]``.
             backward: call ``loss.mean().backward()`` before returning.

@@ -25,8 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .surrogate import finite_log_probs, linear_surrogate
-
 __all__ = [
     "check_alpha",
     "iw_bound",
@@ -38,7 +36,6 @@ __all__ = [
     "ovis_asymptotic_control_variate",
     "ovis_mc_control_variate",
     "score_function_weights",
-    "score_function_surrogate",
 ]
 
 
@@ -54,12 +51,17 @@ def check_alpha(alpha: float) -> float:
 def iw_bound(log_wk: Tensor, alpha: float = 0.0) -> Tensor:
     """Importance-weighted Renyi bound ``1/(1-alpha) log 1/K sum_k w_k^(1-alpha)``.
 
-    Args:
+    Arguments:
         log_wk: log-weights ``[*, K]``.
         alpha: Renyi parameter (< 1); ``alpha=0`` is the IW bound L_K.
 
     Returns:
         the bound, ``[*]``.
+
+    Example:
+        >>> import torch
+        >>> iw_bound(torch.log(torch.tensor([[1.0, 3.0]])))   # log((1 + 3) / 2)
+        tensor([0.6931])
     """
     alpha = check_alpha(alpha)
     K = log_wk.shape[-1]
@@ -85,6 +87,11 @@ def leave_one_out_logsumexp(log_wk: Tensor) -> Tensor:
     Computed as ``logaddexp(prefix_{k-1}, suffix_{k+1})`` with inclusive prefix and
     suffix ``logcumsumexp`` of the log-weights padded with ``-inf`` on both sides. For
     ``K = 1`` the sum is empty and the result is ``-inf``.
+
+    Example:
+        >>> import torch
+        >>> leave_one_out_logsumexp(torch.log(torch.tensor([1.0, 2.0, 4.0]))).exp()   # 2 + 4, 1 + 4, 1 + 2
+        tensor([6., 5., 3.])
     """
     K = log_wk.shape[-1]
     if K == 1:
@@ -119,13 +126,18 @@ def vimco_control_variate(log_wk: Tensor, arithmetic: bool = False, alpha: float
     ``w^(1-alpha)`` and the result is divided by ``1-alpha`` as in :func:`iw_bound`. It depends on
     ``z_{-k}`` only. For ``K = 1`` there is no other particle and the baseline is 0.
 
-    Args:
+    Arguments:
         log_wk: log-weights ``[*, K]``.
         arithmetic: arithmetic instead of geometric mean.
         alpha: Renyi parameter.
 
     Returns:
         control variates ``c_k``, ``[*, K]``.
+
+    Example:
+        >>> import torch
+        >>> vimco_control_variate(torch.log(torch.tensor([1.0, 2.0, 4.0])), arithmetic=True).exp()
+        tensor([3.0000, 2.5000, 1.5000])
     """
     alpha = check_alpha(alpha)
     K = log_wk.shape[-1]
@@ -171,7 +183,7 @@ def ovis_asymptotic_control_variate(log_wk: Tensor, gamma: float = 1.0, alpha: f
     has zero weight, ``log Z_[-k]`` is replaced by 0 (a function of ``z_{-k}``, so no bias), which
     keeps the learning signal finite.
 
-    Args:
+    Arguments:
         log_wk: log-weights ``[*, K]``.
         gamma: interpolation parameter.
         alpha: Renyi parameter.
@@ -218,7 +230,7 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
 
     Cost: O(S*K) time; memory O(K + max_elements) per call (chunked over the S particles).
 
-    Args:
+    Arguments:
         log_wk: log-weights ``[*, K]``.
         log_wk_aux: log-weights of the auxiliary particles ``[*, S]``, S >= 1.
         alpha: Renyi parameter.
@@ -253,8 +265,11 @@ def score_function_weights(log_wk: Tensor, c: Union[None, Tensor, float], alpha:
                            ) -> Tuple[Tensor, Tensor, Tensor]:
     """What the score-function estimator of the IW (Renyi) bound needs from the log-weights.
 
-    Args:
-        log_wk: log-weights ``[*, K]`` (read without gradient).
+    The estimators call it under ``torch.no_grad()``: these are the coefficients of their gradient,
+    not quantities to differentiate.
+
+    Arguments:
+        log_wk: log-weights ``[*, K]``.
         c: control variates, broadcastable to ``[*, K]`` (``None``: 0).
         alpha: Renyi parameter.
 
@@ -262,45 +277,23 @@ def score_function_weights(log_wk: Tensor, c: Union[None, Tensor, float], alpha:
         ``(bound [*], v [*, K], prefactor [*, K])``: the bound
         ``L = 1/(1-alpha) log 1/K sum_k w_k^(1-alpha)``, the normalised weights
         ``v = softmax((1-alpha) log w)`` (the derivative of ``L`` with respect to ``log w``) and
-        the score-function prefactors ``L - c_k``. No gradient.
+        the score-function prefactors ``L - c_k``.
+
+    Example:
+        >>> import torch
+        >>> bound, v, prefactor = score_function_weights(torch.tensor([[0.0, 0.0]]), None)
+        >>> v
+        tensor([[0.5000, 0.5000]])
+        >>> bound
+        tensor([0.])
     """
-    with torch.no_grad():
-        lw = log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk
-        log_v = torch.log_softmax(lw, dim=-1)
-        # log_softmax computes lw - max - log sum exp(lw - max); at the arg-max that is exactly
-        # -log sum exp(lw - max), so max(lw) - max(log v) is logsumexp(lw), without a second pass
-        lse = lw.amax(-1) - log_v.amax(-1)
-        bound = lse - math.log(log_wk.shape[-1])
-        if alpha != 0.0:
-            bound = bound / (1.0 - alpha)
-        prefactor = bound.unsqueeze(-1) if c is None else bound.unsqueeze(-1) - c
-        return bound, log_v.exp(), prefactor.expand_as(lw)
-
-
-def score_function_surrogate(log_wk: Tensor, log_q: Tensor, c: Tensor, alpha: float = 0.0) -> Tuple[Tensor, Tensor]:
-    """The IW (Renyi) bound with the gradient of the score-function estimator.
-
-    Value: ``L = 1/(1-alpha) log 1/K sum_k w_k^(1-alpha)``, ``[*]``. Gradient:
-    ``sum_k v_k d log w_k + sum_k (L - c_k) d log q(z_k|x)``, i.e. the pathwise derivative of
-    ``L`` through the log-weights with ``z`` held fixed, plus the score terms with the
-    control variates ``c_k`` (which must not depend on ``z_k`` for the estimator to be
-    unbiased; they receive no gradient). The estimators use the same weights
-    (:func:`score_function_weights`) on the per-layer log-probabilities directly.
-
-    Args:
-        log_wk: log-weights ``[*, K]`` (with gradient).
-        log_q: ``log q(z_k|x)`` summed over layers, ``[*, K]`` (with gradient).
-        c: control variates ``[*, K]`` (treated as constants).
-        alpha: Renyi parameter.
-
-    Returns:
-        ``(bound [*], v [*, K])`` with ``v = softmax((1-alpha) log w)`` (no gradient).
-    """
-    check_alpha(alpha)
-    bound, v, prefactor = score_function_weights(log_wk, c.detach(), float(alpha))
-    if not torch.is_grad_enabled():
-        return bound, v
-    K = log_wk.shape[-1]
-    terms = [(v.reshape(-1, K), finite_log_probs(log_wk).reshape(-1, K)),
-             (prefactor.reshape(-1, K), finite_log_probs(log_q).reshape(-1, K))]
-    return linear_surrogate(bound.reshape(-1), terms).view(bound.shape), v
+    lw = log_wk if alpha == 0.0 else (1.0 - alpha) * log_wk
+    log_v = torch.log_softmax(lw, dim=-1)
+    # log_softmax computes lw - max - log sum exp(lw - max); at the arg-max that is exactly
+    # -log sum exp(lw - max), so max(lw) - max(log v) is logsumexp(lw), without a second pass
+    lse = lw.amax(-1) - log_v.amax(-1)
+    bound = lse - math.log(log_wk.shape[-1])
+    if alpha != 0.0:
+        bound = bound / (1.0 - alpha)
+    prefactor = bound.unsqueeze(-1) if c is None else bound.unsqueeze(-1) - c
+    return bound, log_v.exp(), prefactor.expand_as(lw)

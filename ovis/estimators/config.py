@@ -96,7 +96,7 @@ def _parse_tvo(estimator_id: str) -> Dict[str, Any]:
 def parse_estimator_id(estimator_id: str) -> Tuple[Type[GradientEstimator], Dict[str, Any]]:
     """Map an estimator id to its class and configuration.
 
-    Args:
+    Arguments:
         estimator_id: e.g. ``"ovis-gamma1"``, ``"ovis-S10-exclusive"``, ``"vimco-arithmetic"``,
             ``"tvo-part2-config1"``.
 

@@ -48,7 +48,7 @@ def particle_diagnostics(loss: Tensor, terms: Tensor, log_wk: Tensor, beta: floa
                          cv_error: Optional[Tensor] = None, finite: Optional[bool] = None) -> Diagnostics:
     """The diagnostics every estimator returns, each ``[bs]`` and detached.
 
-    Args:
+    Arguments:
         loss: the estimator's loss ``[bs]`` (its value is what is reported).
         terms: :func:`particle_terms` of the K particles, ``[bs, mc, K, 3]``.
         log_wk: their log-weights with the KL weight ``beta``, ``[bs, mc, K]``.

@@ -118,15 +118,6 @@ class Evaluation:
         columns = self.columns[:keep] + list(extra)
         return torch.stack(columns, -1).view(*self._log_probs.shape[:-1], len(columns))
 
-    def regroup(self, mc: int, iw: int) -> "Evaluation":
-        """The same i.i.d. particles grouped as ``[bs, mc, iw]`` (``mc*iw`` must be unchanged)."""
-        lp = self.stacked()
-        return Evaluation.from_stacked(lp.reshape(lp.shape[0], mc, iw, lp.shape[-1]), self.output)
-
-    def particles(self, start: int, stop: int) -> "Evaluation":
-        """The particles ``start:stop`` of the last (iw) dimension."""
-        return Evaluation.from_stacked(self.stacked()[..., start:stop, :], self.output)
-
     def kl(self) -> Tensor:
         """Per-layer ``log q - log p``, ``[bs, mc, iw, L]``."""
         return self.log_qz - self.log_pz

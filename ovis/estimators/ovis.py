@@ -11,7 +11,7 @@ from typing import Any, Dict, Tuple
 from torch import Tensor
 
 from .bounds import ovis_asymptotic_control_variate, ovis_mc_control_variate
-from .reinforce import ScoreFunctionEstimator
+from .score_function import ScoreFunctionEstimator
 
 __all__ = ["OvisMonteCarlo", "OvisAsymptotic"]
 
@@ -29,6 +29,15 @@ class OvisMonteCarlo(ScoreFunctionEstimator):
     Arguments:
         auxiliary: y, the number of auxiliary particles per bound particle.
         exclusive: draw the auxiliary particles in addition to the ``iw`` particles.
+
+    Example:
+        >>> import torch
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (8,), layers=(4,))
+        >>> estimator = OvisMonteCarlo(iw=8, auxiliary=1.0, exclusive=True)   # ovis-S1-exclusive
+        >>> estimator.particles(estimator.config)   # (K, S): 16 particles evaluated
+        (8, 8)
+        >>> loss, _, _ = estimator(model, torch.zeros(3, 8), backward=True)
     """
 
     options = {**ScoreFunctionEstimator.options, "auxiliary": 1.0, "exclusive": True}
@@ -74,6 +83,12 @@ class OvisAsymptotic(ScoreFunctionEstimator):
     Arguments:
         gamma: interpolation parameter (1: ESS >> 1, 0: ESS ~ 1).
         base: ``"default"``, ``"arithmetic"`` or ``"geometric"`` (log Z_[-k] from VIMCO's averages).
+
+    Example:
+        >>> import torch
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (8,), layers=(4,))
+        >>> loss, _, _ = OvisAsymptotic(iw=8, gamma=0.0)(model, torch.zeros(3, 8), backward=True)   # ovis-gamma0
     """
 
     options = {**ScoreFunctionEstimator.options, "gamma": 1.0, "base": "default"}

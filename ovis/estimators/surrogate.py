@@ -100,7 +100,7 @@ def log_prob_gradient(grads: Tensor, L: int, beta: float = 1.0, scale: float = 1
     log p(z_k,l).., log q(z_k,l|x)..]`` (see :meth:`Evaluation.stacked`); one small matrix
     product. Give the result to :func:`~ovis.estimators.surrogate.linear_surrogate`.
 
-    Args:
+    Arguments:
         grads: ``(a_k, b_k)``, ``[*, K, 2]``, or ``(a_k,)``, ``[*, K, 1]`` (``b = 0``).
         L: number of latent layers.
         beta: KL weight in ``log w``.

@@ -74,6 +74,15 @@ class ThermoVariationalObjective(GradientEstimator):
         integration: ``left`` (lower bound), ``right`` or ``trapz``.
         partition_name: ``None``, ``"config1"`` or ``"config2"``: choose beta_1 from K as in
             the TVO paper's figures 3 and 6.
+
+    Example:
+        >>> import torch
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (8,), layers=(4,))
+        >>> estimator = ThermoVariationalObjective(iw=8, num_partition=3, log_beta_min=-2)   # tvo-part3-beta2
+        >>> estimator.partition(estimator.config)
+        tensor([0.0000, 0.0100, 0.1000, 1.0000], dtype=torch.float64)
+        >>> loss, _, _ = estimator(model, torch.zeros(3, 8), backward=True)
     """
 
     options = {**GradientEstimator.options, "num_partition": 2, "log_beta_min": -10.0,

@@ -10,7 +10,7 @@ from typing import Any, Dict
 from torch import Tensor
 
 from .bounds import vimco_control_variate
-from .reinforce import ScoreFunctionEstimator
+from .score_function import ScoreFunctionEstimator
 
 __all__ = ["Vimco"]
 
@@ -23,6 +23,12 @@ class Vimco(ScoreFunctionEstimator):
 
     Arguments:
         arithmetic: use the arithmetic mean of the other weights instead of the geometric one.
+
+    Example:
+        >>> import torch
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (8,), layers=(4,))
+        >>> loss, _, _ = Vimco(iw=8, arithmetic=True)(model, torch.zeros(3, 8), backward=True)
     """
 
     options = {**ScoreFunctionEstimator.options, "arithmetic": False}

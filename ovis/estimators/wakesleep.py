@@ -46,6 +46,12 @@ class WakeWake(GradientEstimator):
     ``sum_k v_k grad log p(x, z_k)``), plus the zero-valued wake-phase phi term
     ``sum_k v_k log q(z_k|x)``; its gradient is written on the log-probabilities directly
     (:func:`~ovis.estimators.surrogate.log_prob_gradient`).
+
+    Example:
+        >>> import torch
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (8,), layers=(4,))
+        >>> loss, _, _ = WakeWake(iw=8)(model, torch.zeros(3, 8), backward=True)
     """
 
     #: whether phi gets the wake-phase update ``sum_k v_k grad log q(z_k|x)``.
@@ -84,7 +90,21 @@ class WakeWake(GradientEstimator):
 
 
 class WakeSleep(WakeWake):
-    """Reweighted wake-sleep (``wake-sleep``): wake-phase theta update, sleep-phase phi update."""
+    """Reweighted wake-sleep (``wake-sleep``): wake-phase theta update, sleep-phase phi update.
+
+    theta gets ``sum_k v_k grad log p(x, z_k)`` (unbiased for ``grad_theta L_K``). phi gets the sleep
+    phase ``grad_phi 1/n sum_i log q(z_i|x_i)`` over ``n = bs*mc*iw`` draws ``z_i ~ p(z)``,
+    ``x_i ~ p(x|z_i)`` (Bornschein & Bengio, 2015, arXiv:1406.2751): it minimises
+    ``KL(p(x, z) || p(x) q(z|x))`` and does not estimate ``grad_phi L_K``. The model needs
+    ``sample_from_prior(n)`` and ``forward(x, zs=[...])``. The sleep pass costs a second forward and
+    backward of the inference network on ``n`` rows.
+
+    Example:
+        >>> import torch
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (8,), layers=(4,))
+        >>> loss, _, _ = WakeSleep(iw=8)(model, torch.zeros(3, 8), backward=True)
+    """
 
     wake_phase_inference = False
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Dict, Sequence, Tuple
 
-from .baseline import NeuralBaseline
 from .checks import input_shape_tuple
 from .gaussian_toy import GaussianToy
 from .gmm_toy import GaussianMixtureToy
@@ -21,7 +20,7 @@ from .vae import VAE
 
 __all__ = [
     "TemplateModel", "ModelContractError", "flat_log_prob", "validate_model_output",
-    "NeuralBaseline", "VAE", "SBN", "GaussianMixtureToy", "GaussianToy", "build_model", "MODELS",
+    "VAE", "SBN", "GaussianMixtureToy", "GaussianToy", "build_model", "MODELS",
 ]
 
 

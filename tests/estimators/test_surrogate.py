@@ -133,24 +133,6 @@ def test_particle_terms_paths_agree_and_keep_infinities_apart():
     assert not torch.isnan(terms).any()
 
 
-def test_score_function_surrogate_gradient():
-    """The public one-call surrogate: value L, gradient sum_k v_k d log w_k + (L - c_k) d log q_k."""
-    from ovis.estimators.bounds import iw_bound, normalized_weights, score_function_surrogate
-
-    torch.manual_seed(0)
-    log_wk = torch.randn(3, 2, 5, dtype=torch.float64, requires_grad=True)
-    log_q = torch.randn(3, 2, 5, dtype=torch.float64, requires_grad=True)
-    c = torch.randn(3, 2, 5, dtype=torch.float64)
-    for alpha in (0.0, 0.4):
-        bound, v = score_function_surrogate(log_wk, log_q, c, alpha)
-        expected = iw_bound(log_wk.detach(), alpha)
-        torch.testing.assert_close(bound.detach(), expected, rtol=1e-14, atol=1e-14)
-        torch.testing.assert_close(v, normalized_weights(log_wk.detach(), alpha))
-        g_w, g_q = torch.autograd.grad(bound.sum(), [log_wk, log_q])
-        torch.testing.assert_close(g_w, v)
-        torch.testing.assert_close(g_q, expected.unsqueeze(-1) - c)
-
-
 def test_stl_gradient_needs_a_one_pass_evaluation():
     from ovis.models import VAE
 

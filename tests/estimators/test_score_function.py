@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from ovis.models.baseline import NeuralBaseline
+from ovis.estimators.score_function import NeuralBaseline
 
 
 @pytest.mark.parametrize("shape", [(5, 12), (5, 3, 2, 2), (5,)], ids=["flat", "images", "scalars"])
