@@ -258,7 +258,9 @@ def run_values(exp: Experiment, spec: PivotSpec) -> pd.Series:
     absent."""
     data = exp.metrics[exp.metrics["metric"] == spec.metric].sort_values(["run_id", "step"])
     grouped = data.groupby("run_id")["value"]
-    return grouped.agg(spec.aggregation).rename(spec.name)
+    values = grouped.agg(spec.aggregation)
+    values.name = spec.name
+    return values
 
 
 def pivot_values(exp: Experiment, spec: PivotSpec, keys: Sequence[str], *,
@@ -271,7 +273,7 @@ def pivot_values(exp: Experiment, spec: PivotSpec, keys: Sequence[str], *,
     values = run_values(exp, spec)
     if values.empty:
         return pd.DataFrame(columns=[*keys, "mean", "err", "n"])
-    frame = _with_keys(exp, values.rename("value").reset_index(), keys)
+    frame = _with_keys(exp, values.reset_index(name="value"), keys)
     if keys:
         out = _summarise(frame, list(keys), error)
     else:

@@ -171,7 +171,7 @@ def make_report(cfg: ReportConfig) -> ReportResult:
     if curve_frames:
         all_curves = pd.concat(curve_frames, ignore_index=True)
         all_curves = all_curves[["metric", *[c for c in all_curves.columns if c != "metric"]]]
-        all_curves = all_curves.rename(columns={"err": cfg.error})
+        all_curves.columns = [cfg.error if c == "err" else c for c in all_curves.columns]
         out.mkdir(parents=True, exist_ok=True)
         all_curves.to_csv(out / "curves.csv", index=False)
         files.append(out / "curves.csv")

@@ -41,7 +41,7 @@ def pivot_table(exp: Experiment, specs: Sequence[PivotSpec], keys: Sequence[str]
     wide = exp.configs[list(keys)].join(wide, how="inner")
     by = list(keys) if keys else np.zeros(len(wide), dtype=int)
     grouped = wide.groupby(by, dropna=False, sort=False)
-    out = grouped.size().rename("runs").to_frame()
+    out = grouped.size().to_frame("runs")
     for spec in specs:
         if spec.name not in wide.columns:
             continue

@@ -21,6 +21,8 @@ import subprocess
 import time
 from typing import Iterable, List, Optional
 
+from ..runs import atomic_replace
+
 __all__ = ["snapshot_code", "ENTRY_SCRIPTS", "SNAPSHOT_NAME"]
 
 SNAPSHOT_NAME = "snapshot"
@@ -81,7 +83,7 @@ def snapshot_code(dest: str, project_dir: str, scripts: Iterable[str] = (),
         json.dump(manifest, f, indent=1)
     old = dest + f".old-{os.getpid()}"
     if os.path.exists(dest):
-        os.replace(dest, old)
-    os.replace(tmp, dest)
+        atomic_replace(dest, old)
+    atomic_replace(tmp, dest)
     shutil.rmtree(old, ignore_errors=True)
     return dest

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ovis.training.checkpoints import (atomic_write, atomic_write_json, load_checkpoint,
-                                       save_checkpoint, set_rng_states)
-from ovis.training.logging import RunDirectory, flatten_metrics
+from ovis.runs import (RunDirectory, atomic_write, atomic_write_json, flatten_metrics, load_checkpoint,
+                       save_checkpoint, set_rng_states)
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
