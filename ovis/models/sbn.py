@@ -32,6 +32,7 @@ from torch.distributions import Bernoulli, Distribution, Independent
 
 from .checks import check_input, check_zs, input_shape_tuple, reject_options
 from .layers import check_choice, init_bias_to_logit, mlp, numel
+from .registry import MODELS
 from .template import TemplateModel
 
 __all__ = ["SBN", "CONNECTIONS"]
@@ -44,6 +45,7 @@ def _bernoulli(logits: Tensor) -> Distribution:
     return Independent(Bernoulli(logits=logits), logits.dim() - 1)
 
 
+@MODELS.register("sbn", reserved=("input_shape",))
 class SBN(TemplateModel):
     """A sigmoid belief network with ``len(layers)`` stochastic layers of Bernoulli units.
 

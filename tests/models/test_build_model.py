@@ -36,7 +36,7 @@ def test_unknown_name_lists_the_valid_ones():
 @pytest.mark.parametrize("name,bad", [("vae", "latent_dim"), ("sbn", "N"), ("gmm-toy", "D"),
                                       ("gaussian-toy", "C")])
 def test_unknown_hparam_lists_the_valid_ones(name, bad):
-    with pytest.raises(ValueError, match=f"unknown hyperparameter.*'{bad}'.*valid ones are"):
+    with pytest.raises(ValueError, match=f"unknown option.*'{bad}'.*for model '{name}'.*valid options are"):
         build_model(name, (1,), **{bad: 3})
 
 
