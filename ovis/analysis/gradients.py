@@ -419,12 +419,17 @@ def get_gradients_statistics(estimator: nn.Module, model: nn.Module, x: Tensor, 
         per-parameter ``mean``, ``variance``, ``magnitude``, ``snr`` and ``mask`` (``[P]``), ``ess``
         (``[M]``), ``names``, ``shapes``, ``method`` and ``seconds``.
 
-    Example::
-
-        Estimator, config = parse_estimator_id("ovis-gamma1")
-        estimator = Estimator(mc=1, iw=16, **config)
-        stats, meta = get_gradients_statistics(estimator, model, x, mc_samples=100, seed=0)
-        stats["grads"]["snr"], stats["snr"]["p50"]
+    Example:
+        >>> import torch
+        >>> from ovis.estimators.config import parse_estimator_id
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (16,), layers=(4,))
+        >>> x = torch.bernoulli(torch.rand(8, 16))
+        >>> Estimator, config = parse_estimator_id("ovis-gamma1")
+        >>> estimator = Estimator(mc=1, iw=16, **config)
+        >>> stats, meta = get_gradients_statistics(estimator, model, x, mc_samples=20, seed=0)
+        >>> stats["grads"]["snr"].shape, meta["mc_samples"], meta["ess"].shape
+        (torch.Size([]), 20, torch.Size([20]))
     """
     samples = gradient_samples(estimator, model, x, mc_samples=mc_samples, key_filter=key_filter,
                                batch_size=batch_size, seed=seed, method=method, **estimator_overrides)

@@ -23,10 +23,11 @@ class NeuralBaseline(nn.Module):
         hdim: hidden units (100, as in NVIL's input-dependent baseline).
         nlayers: hidden layers.
 
-    Example::
-
-        baseline = NeuralBaseline(784)
-        c = baseline(x)   # [bs]
+    Example:
+        >>> import torch
+        >>> baseline = NeuralBaseline(784)
+        >>> baseline(torch.rand(5, 784)).shape
+        torch.Size([5])
     """
 
     def __init__(self, input_dim: Optional[int] = None, hdim: int = 100, nlayers: int = 1) -> None:

@@ -65,13 +65,13 @@ class GaussianToy(TemplateModel):
 
     Parameters are initialised uniformly in ``[1.5, 2.5]`` (far from the optimum).
 
-    Example::
-
-        model = GaussianToy(D=20)
-        x = sample_gaussian_toy(1024, model.mu_true)
-        model.set_optimum(x)
-        out = model(x[:8], reparam=True)
-        out["mse_theta"], out["mse_phi"]
+    Example:
+        >>> model = GaussianToy(D=20)
+        >>> x = sample_gaussian_toy(1024, model.mu_true)
+        >>> model.set_optimum(x)
+        >>> out = model(x[:8], reparam=True)
+        >>> out["z"][0].shape, out["mse_theta"].shape
+        (torch.Size([8, 20]), torch.Size([]))
     """
 
     def __init__(self, D: int = 20, true_seed: int = 0) -> None:

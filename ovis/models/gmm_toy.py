@@ -70,11 +70,11 @@ class GaussianMixtureToy(TemplateModel):
         generative_model: ``ParameterDict`` with ``'logits'`` ``[C]`` (theta).
         means, true_probs: buffers ``[C]``, the fixed means and the true ``pi*``.
 
-    Example::
-
-        model = GaussianMixtureToy(C=20)
-        out = model(sample_gmm_toy(16))
-        out["posterior_mse"].shape   # [16]
+    Example:
+        >>> model = GaussianMixtureToy(C=20)
+        >>> out = model(sample_gmm_toy(16))
+        >>> out["posterior_mse"].shape
+        torch.Size([16])
     """
 
     input_shape = (1,)

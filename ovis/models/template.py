@@ -35,19 +35,25 @@ class TemplateModel(nn.Module):
 
     Subclasses implement :meth:`forward` and :meth:`sample_from_prior`.
 
-    Example::
-
-        class SimpleModel(TemplateModel):
-            def __init__(self):
-                super().__init__()
-                self.inference_network = nn.Linear(10, 2)
-                self.generative_model = nn.Linear(1, 10)
-            def forward(self, x, reparam=False, zs=None, **kw):
-                qz = Independent(Normal(self.inference_network(x)[:, :1], 1.), 1)
-                z = (qz.rsample() if reparam else qz.sample()) if zs is None else zs[0]
-                pz = Independent(Normal(torch.zeros_like(z), 1.), 1)
-                px = Independent(Bernoulli(logits=self.generative_model(z)), 1)
-                return {'px': px, 'z': [z], 'qz': [qz], 'pz': [pz]}
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from torch.distributions import Bernoulli, Independent, Normal
+        >>> class SimpleModel(TemplateModel):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.inference_network = nn.Linear(10, 2)
+        ...         self.generative_model = nn.Linear(1, 10)
+        ...     def forward(self, x, reparam=False, zs=None, **kw):
+        ...         qz = Independent(Normal(self.inference_network(x)[:, :1], 1.), 1)
+        ...         z = (qz.rsample() if reparam else qz.sample()) if zs is None else zs[0]
+        ...         pz = Independent(Normal(torch.zeros_like(z), 1.), 1)
+        ...         px = Independent(Bernoulli(logits=self.generative_model(z)), 1)
+        ...         return {'px': px, 'z': [z], 'qz': [qz], 'pz': [pz]}
+        >>> out = SimpleModel()(torch.bernoulli(torch.rand(4, 10)))
+        >>> validate_model_output(out, n=4)
+        >>> out["px"].batch_shape, out["z"][0].shape
+        (torch.Size([4]), torch.Size([4, 1]))
     """
 
     def forward(self, x: Tensor, reparam: bool = False, **kwargs: Any) -> Dict[str, Any]:  # pragma: no cover

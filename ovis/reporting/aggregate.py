@@ -5,10 +5,23 @@ The unit of aggregation is the *group*: the runs that share the values of ``keys
 with the key columns followed by ``mean``, ``err`` (the standard deviation across runs, ddof=1,
 or the standard error of the mean) and ``n`` (number of runs).
 
-Example::
-
-    spec = parse_pivot("max:test:loss/L_k")
-    table = pivot_values(experiment, spec, keys=["dataset", "estimator", "iw"], error="std")
+Example:
+    >>> import tempfile
+    >>> from ovis.runs import RunDirectory
+    >>> from ovis.reporting.runs import read_experiment
+    >>> root = tempfile.mkdtemp()
+    >>> for seed, best in [(1, -90.0), (2, -88.0)]:   # two seeds of one configuration
+    ...     run = RunDirectory(f"{root}/mini/seed{seed}")
+    ...     run.write_config({"dataset": "digits", "estimator": "vimco-arithmetic", "iw": 16, "seed": seed})
+    ...     run.set_status("success")
+    ...     for step, value in [(0, -120.0), (100, best)]:
+    ...         _ = run.log_metrics(step, "test", {"loss": {"L_k": value}})
+    >>> experiment = read_experiment(f"{root}/mini")
+    >>> from ovis.reporting.aggregate import parse_pivot, pivot_values
+    >>> spec = parse_pivot("max:test:loss/L_k")
+    >>> pivot_values(experiment, spec, keys=["dataset", "estimator", "iw"], error="std")
+      dataset         estimator  iw  mean       err  n
+    0  digits  vimco-arithmetic  16 -89.0  1.414214  2
 """
 from __future__ import annotations
 

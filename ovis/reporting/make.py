@@ -10,11 +10,24 @@ Output layout (``out``, by default ``reports/<exp>/``)::
     pivot/<spec>.png|pdf       --pivot_metrics against K, one line per estimator
     snr/<spec>.png|pdf         gradient SNR against K, log-log, fitted slope per estimator
 
-Example::
-
-    result = make_report(ReportConfig(exp_dir=Path("runs/mini"), keys=["dataset", "estimator", "iw"],
-                                      metrics=["test:loss/L_k"],
-                                      pivot_metrics=[parse_pivot("max:test:loss/L_k")]))
+Example:
+    >>> import tempfile
+    >>> from ovis.runs import RunDirectory
+    >>> root = tempfile.mkdtemp()
+    >>> for seed, best in [(1, -90.0), (2, -88.0)]:   # two seeds of one configuration
+    ...     run = RunDirectory(f"{root}/mini/seed{seed}")
+    ...     run.write_config({"dataset": "digits", "estimator": "vimco-arithmetic", "iw": 16, "seed": seed})
+    ...     run.set_status("success")
+    ...     for step, value in [(0, -120.0), (100, best)]:
+    ...         _ = run.log_metrics(step, "test", {"loss": {"L_k": value}})
+    >>> from pathlib import Path
+    >>> from ovis.reporting.aggregate import parse_pivot
+    >>> from ovis.reporting.make import ReportConfig, make_report
+    >>> result = make_report(ReportConfig(exp_dir=Path(root, "mini"), out=Path(root, "report"),
+    ...                                   keys=["dataset", "estimator", "iw"], metrics=["test:loss/L_k"],
+    ...                                   pivot_metrics=[parse_pivot("max:test:loss/L_k")], formats=("png",)))
+    >>> sorted(p.name for p in Path(root, "report").iterdir())
+    ['curves', 'curves.csv', 'pivot', 'pivot.csv', 'pivot.md', 'summary.md']
 """
 from __future__ import annotations
 

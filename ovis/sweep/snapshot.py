@@ -8,9 +8,15 @@ the snapshot with the snapshot first on ``PYTHONPATH``, so editing the working
 tree during a sweep does not change what later jobs run. ``--update_lib``
 replaces the snapshot (jobs already running keep the modules they loaded).
 
-Example::
-
-    snapshot_code("runs/mini/snapshot", project_dir=".", scripts=["run.py"])
+Example:
+    >>> import os, tempfile
+    >>> from ovis.sweep.snapshot import snapshot_code
+    >>> project = tempfile.mkdtemp()
+    >>> open(os.path.join(project, "run.py"), "w").close()
+    >>> dest = snapshot_code(os.path.join(project, "runs", "mini", "snapshot"), project_dir=project,
+    ...                      scripts=["run.py"])
+    >>> sorted(os.listdir(dest))
+    ['MANIFEST.json', 'ovis', 'run.py']
 """
 from __future__ import annotations
 

@@ -13,10 +13,15 @@ never repaired or overwritten: :meth:`AtomicJSONStorage.read` raises
 :class:`QueueCorruptError`, and since TinyDB reads before every write, nothing
 is written either.
 
-Example::
-
-    from tinydb import TinyDB
-    db = TinyDB("runs/mini/queue.json", storage=AtomicJSONStorage)
+Example:
+    >>> import os, tempfile
+    >>> from tinydb import TinyDB
+    >>> path = os.path.join(tempfile.mkdtemp(), "queue.json")
+    >>> db = TinyDB(path, storage=AtomicJSONStorage)
+    >>> db.insert({"id": 1, "state": "queued"})
+    1
+    >>> read_json_file(path)
+    {'_default': {'1': {'id': 1, 'state': 'queued'}}}
 """
 from __future__ import annotations
 

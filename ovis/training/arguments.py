@@ -6,7 +6,7 @@ TensorBoard events (tags ``split:group/name``), ``checkpoint.pt`` (written at ea
 evaluation) and ``status.json``. Running the same command again resumes from the
 checkpoint; with ``--deterministic`` the result is the same as an uninterrupted run.
 
-Example::
+Usage (shell)::
 
     python run.py --dataset digits --model sbn --estimator ovis-gamma1 --iw 16 --nsteps 2000
 """
