@@ -1,38 +1,10 @@
-"""Atomic writes, random states, the run directory files."""
+"""ovis.runs.directory: the files of one run."""
 import json
-import random
 
-import numpy as np
 import pytest
 import torch
 
-from ovis.runs import (RunDirectory, atomic_write, atomic_write_json, flatten_metrics, load_checkpoint,
-                       save_checkpoint, set_rng_states)
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    path = tmp_path / "f.json"
-    atomic_write_json(str(path), {"a": 1})
-
-    def broken(f):
-        f.write("{partial")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        atomic_write(str(path), broken)
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temporary file left
-
-
-def test_random_states_round_trip(tmp_path):
-    save_checkpoint(str(tmp_path / "c.pt"), {"step": 3})
-    expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
-    random.random(), np.random.rand(), torch.rand(())
-    state = load_checkpoint(str(tmp_path / "c.pt"))
-    assert state["step"] == 3
-    set_rng_states(state["rng"])
-    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
-    assert load_checkpoint(str(tmp_path / "missing.pt")) is None
+from ovis.runs import RunDirectory, flatten_metrics
 
 
 def test_flatten_metrics():
@@ -57,3 +29,29 @@ def test_metrics_lines_status_and_truncation(tmp_path):
     (tmp_path / "run" / "job.log").write_text("kept")
     rd.clear_outputs()
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["job.log", "status.json"]
+
+
+def test_reading_does_not_create_and_read_metrics_skips_bad_lines(tmp_path):
+    rd = RunDirectory(str(tmp_path / "absent"), create=False)
+    assert not (tmp_path / "absent").exists() and rd.name == "absent"
+    assert rd.read_config() is None and rd.read_status() is None and list(rd.read_metrics()) == []
+    assert not (rd.has_config() or rd.has_metrics() or rd.has_checkpoint()) and rd.event_files() == []
+    rd = RunDirectory(str(tmp_path / "run"))
+    rd.write_config({"b": 1, "a": [1, 2]})
+    assert rd.read_config() == {"a": [1, 2], "b": 1} and rd.has_config()
+    with open(rd.metrics_path, "w") as f:
+        f.write('{"step": 1, "split": "train", "x": 1.0}\n[1, 2]\nnot json\n{"step": 2}\n')
+    assert list(rd.read_metrics()) == [{"step": 1, "split": "train", "x": 1.0}, {"step": 2}]
+
+
+def test_tensorboard_events_hold_the_same_scalars(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    rd = RunDirectory(str(tmp_path / "run"))
+    rd.open_writer()
+    rd.log_metrics(5, "valid", {"loss": {"L_k": torch.tensor([-1.0, -2.0])}})
+    rd.close()
+    acc = event_accumulator.EventAccumulator(rd.path)
+    acc.Reload()
+    assert acc.Tags()["scalars"] == ["valid:loss/L_k"]
+    assert [(e.step, e.value) for e in acc.Scalars("valid:loss/L_k")] == [(5, -1.5)]
