@@ -87,7 +87,8 @@ def _load(dataset: str, files: Tuple[DataFile, DataFile], folder: Path, seed: in
     return make_splits(parts, binarize, seed)
 
 
-@DATASETS.register("mnist", reserved=RESERVED)
+@DATASETS.register("mnist", reserved=RESERVED,
+                   help='MNIST IDX files in mnist/, dynamic binarization; [1, 28, 28]')
 def load_mnist(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "dynamic",
                n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False, check_md5: bool = True
                ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
@@ -104,7 +105,8 @@ def load_mnist(data_root: str = "data", seed: int = 0, download: bool = False, b
                  test_only_split, flatten, check_md5)
 
 
-@DATASETS.register("fashion", reserved=RESERVED)
+@DATASETS.register("fashion", reserved=RESERVED,
+                   help='Fashion-MNIST IDX files in fashion/; [1, 28, 28]')
 def load_fashion(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "dynamic",
                  n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False, check_md5: bool = True
                  ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:

@@ -54,7 +54,8 @@ def _sizes(n_train: int, n_valid: int, n_test: int) -> Tuple[int, int, int]:
     return n_train, n_valid, n_test
 
 
-@DATASETS.register("gmm-toy", reserved=RESERVED)
+@DATASETS.register("gmm-toy", reserved=RESERVED,
+                   help='samples of the true Gaussian mixture of ovis.models.gmm_toy; [1]')
 def load_gmm_toy(data_root: str = "data", seed: int = 0, download: bool = False, C: int = 20, scale: float = 5.0,
                  n_train: int = 10000, n_valid: int = 1000, n_test: int = 1000
                  ) -> Tuple[ToyData, ToyData, ToyData]:
@@ -65,7 +66,8 @@ def load_gmm_toy(data_root: str = "data", seed: int = 0, download: bool = False,
                  for n in _sizes(n_train, n_valid, n_test))
 
 
-@DATASETS.register("gaussian-toy", reserved=RESERVED)
+@DATASETS.register("gaussian-toy", reserved=RESERVED,
+                   help='samples of the true linear Gaussian model of ovis.models.gaussian_toy; [D]')
 def load_gaussian_toy(data_root: str = "data", seed: int = 0, download: bool = False, D: int = 20,
                       n_train: int = 1024, n_valid: int = 1024, n_test: int = 1024
                       ) -> Tuple[ToyData, ToyData, ToyData]:
