@@ -236,7 +236,7 @@ def gradient_samples(estimator: nn.Module, model: nn.Module, x: Tensor, mc_sampl
                      ) -> GradientSamples:
     """Draw ``mc_samples`` independent gradient estimates of the selected parameters.
 
-    Args:
+    Arguments:
         estimator: a :class:`~ovis.estimators.GradientEstimator`.
         model: a :class:`~ovis.models.TemplateModel` (in eval mode during the call).
         x: observations ``[bs, *dims]``; each sample is the gradient of the loss averaged over them.
@@ -397,7 +397,7 @@ def get_gradients_statistics(estimator: nn.Module, model: nn.Module, x: Tensor, 
                              **estimator_overrides: Any) -> Tuple[Dict[str, Dict[str, Tensor]], Dict[str, Any]]:
     """Variance, magnitude, SNR, DSNR and direction of ``mc_samples`` gradient estimates, and the ESS.
 
-    Args:
+    Arguments:
         estimator: a :class:`~ovis.estimators.GradientEstimator`.
         model: a :class:`~ovis.models.TemplateModel` (put in eval mode during the analysis).
         x: observations ``[bs, *dims]``; a sample is the gradient of the batch-averaged loss.

@@ -66,7 +66,7 @@ class TemplateModel(nn.Module):
 def flat_log_prob(dist: Distribution, value: Tensor, n: int) -> Tensor:
     """``dist.log_prob(value)`` summed over every dimension but the first.
 
-    Args:
+    Arguments:
         dist: a distribution with batch shape ``[n, ...]``.
         value: a sample of shape ``[n, ...]``.
         n: the expected number of rows.
@@ -96,7 +96,7 @@ def _check_dist(obj: Any, key: str, n: int) -> None:
 def validate_model_output(output: Mapping[str, Any], n: int, prior: bool = False) -> None:
     """Check a model output against the contract; raise :class:`ModelContractError` naming the key.
 
-    Args:
+    Arguments:
         output: what ``model(x)`` (or ``model.sample_from_prior(n)`` when ``prior``) returned.
         n: the expected number of rows (``bs * mc * iw``).
         prior: validate a ``sample_from_prior`` output (no ``qz``).

@@ -216,7 +216,7 @@ def _summarise(frame: pd.DataFrame, by: List[str], error: str) -> pd.DataFrame:
 def run_curves(exp: Experiment, metric: str, keys: Sequence[str], *, downsample: int = 0) -> pd.DataFrame:
     """The curve of ``metric`` for every run, with the group keys joined.
 
-    Args:
+    Arguments:
         metric: ``split:group/name``.
         keys: config fields defining a group.
         downsample: when a group has more than this many distinct steps, its steps are binned

@@ -38,6 +38,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from ..runs import atomic_write
 from .aggregate import (PivotSpec, check_metrics, curves, mixed_fields, pivot_values, resolve_keys,
                         run_curves)
 from .figures import X_KEY, is_snr, plot_curves, plot_detailed, plot_pivot, plot_snr, save_figure
@@ -108,7 +109,13 @@ def _note(notes: List[str], message: str) -> None:
 
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    atomic_write(str(path), lambda f: f.write(text))
+    return path
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(str(path), lambda f: frame.to_csv(f, index=False))
     return path
 
 
@@ -186,7 +193,7 @@ def make_report(cfg: ReportConfig) -> ReportResult:
         all_curves = all_curves[["metric", *[c for c in all_curves.columns if c != "metric"]]]
         all_curves.columns = [cfg.error if c == "err" else c for c in all_curves.columns]
         out.mkdir(parents=True, exist_ok=True)
-        all_curves.to_csv(out / "curves.csv", index=False)
+        _write_csv(out / "curves.csv", all_curves)
         files.append(out / "curves.csv")
 
     # detailed grid
@@ -205,7 +212,7 @@ def make_report(cfg: ReportConfig) -> ReportResult:
         table = pivot_table(exp, specs, keys, error=cfg.error)
         result.table = table
         out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out / "pivot.csv", index=False)
+        _write_csv(out / "pivot.csv", table)
         table_md = to_markdown(table, keys, specs, error=cfg.error)
         files += [out / "pivot.csv", _write_text(out / "pivot.md", table_md)]
     # SNR against K: SNR pivot specs, and SNR curves (--metrics, --detailed_metrics) averaged over steps

@@ -204,7 +204,7 @@ def match_filters(run_id: str, config: Dict[str, Any], include: Sequence[Sequenc
                   exclude: Sequence[str] = ()) -> bool:
     """Whether a run passes the ``--include`` / ``--exclude`` filters.
 
-    Args:
+    Arguments:
         include: groups of patterns; a run must match at least one pattern of every group
             (``--include a,b --include c`` means (a or b) and c).
         exclude: a run matching any of these patterns is dropped.
@@ -222,7 +222,7 @@ def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
                     exclude: Sequence[str] = (), only_finished: bool = False) -> Experiment:
     """Read every run directory directly under ``path``.
 
-    Args:
+    Arguments:
         path: the experiment directory (``<root>/<exp>``).
         include, exclude: run filters, see :func:`match_filters`.
         only_finished: skip runs whose status is ``running``.

@@ -1,5 +1,6 @@
-"""Training runs: flags (:mod:`.arguments`), the loop (:mod:`.loop`), evaluation, checkpoints, logging,
-schedules and the data order.
+"""Training runs: flags (:mod:`.arguments`), the loop (:mod:`.loop`), the ``ovis run`` command
+(:mod:`.command`), flags -> data, model and estimator (:mod:`.factory`), evaluation, schedules and the
+data order. The run directory itself (files, checkpoints, status, resumption) is :mod:`ovis.runs`.
 
 Example:
     >>> import tempfile
