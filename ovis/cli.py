@@ -4,6 +4,7 @@ Each command lives in its own module, which provides::
 
     add_arguments(parser: argparse.ArgumentParser) -> None    # its flags
     main(args: argparse.Namespace) -> int                      # its exit code
+    DESCRIPTION: str                                           # optional: --help text (default: its docstring)
 
 and is registered in :data:`COMMANDS`. Only the chosen command's module is
 imported, so ``ovis manager`` does not pay for torch. ``python manager.py
@@ -20,7 +21,7 @@ __all__ = ["COMMANDS", "main"]
 
 #: command -> (module, one-line help)
 COMMANDS: Dict[str, Tuple[str, str]] = {
-    "run": ("ovis.training.arguments", "train a model with a gradient estimator (resumable run directory)"),
+    "run": ("ovis.training.command", "train a model with a gradient estimator (resumable run directory)"),
     "manager": ("ovis.sweep.manager", "run the job queue of a sweep (experiments/<exp>.json) locally or on Ray"),
     "dbutils": ("ovis.sweep.dbutils", "inspect and repair the job queue of an experiment"),
     "report": ("ovis.reporting.cli", "tables and figures (CSV, Markdown, PNG, PDF) from the runs of an experiment"),
@@ -48,7 +49,8 @@ def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
         return 2
     module_name, help_ = COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=prog or f"ovis {name}", description=(module.__doc__ or help_).strip(),
+    description = getattr(module, "DESCRIPTION", None) or module.__doc__ or help_
+    parser = argparse.ArgumentParser(prog=prog or f"ovis {name}", description=description.strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
     return int(module.main(parser.parse_args(rest)) or 0)

@@ -24,7 +24,7 @@ __all__ = ["posterior_means", "active_units"]
 def posterior_means(model: nn.Module, x: Tensor, mc_samples: int = 100, max_rows: int = 1 << 16) -> List[Tensor]:
     """Monte-Carlo estimate of ``E_{q(z_l|x)}[z_l]`` per stochastic layer.
 
-    Args:
+    Arguments:
         model: a :class:`~ovis.models.TemplateModel`.
         x: observations ``[n, *dims]``.
         mc_samples: draws of ``z`` per observation.
@@ -59,7 +59,7 @@ def active_units(model: nn.Module, data: Union[Tensor, Iterable[Tensor]], mc_sam
                  npoints: Optional[int] = 1000, threshold: float = 1e-2) -> Dict[str, Dict[str, Tensor]]:
     """Number of active latent units, overall and per layer.
 
-    Args:
+    Arguments:
         model: a :class:`~ovis.models.TemplateModel`.
         data: observations ``[n, *dims]``, or an iterable of such batches (e.g. a ``DataLoader``).
         mc_samples: draws of ``z ~ q(z|x)`` per observation to estimate ``E_q[z]``.

@@ -236,7 +236,7 @@ def gradient_samples(estimator: nn.Module, model: nn.Module, x: Tensor, mc_sampl
                      ) -> GradientSamples:
     """Draw ``mc_samples`` independent gradient estimates of the selected parameters.
 
-    Args:
+    Arguments:
         estimator: a :class:`~ovis.estimators.GradientEstimator`.
         model: a :class:`~ovis.models.TemplateModel` (in eval mode during the call).
         x: observations ``[bs, *dims]``; each sample is the gradient of the loss averaged over them.
@@ -397,7 +397,7 @@ def get_gradients_statistics(estimator: nn.Module, model: nn.Module, x: Tensor, 
                              **estimator_overrides: Any) -> Tuple[Dict[str, Dict[str, Tensor]], Dict[str, Any]]:
     """Variance, magnitude, SNR, DSNR and direction of ``mc_samples`` gradient estimates, and the ESS.
 
-    Args:
+    Arguments:
         estimator: a :class:`~ovis.estimators.GradientEstimator`.
         model: a :class:`~ovis.models.TemplateModel` (put in eval mode during the analysis).
         x: observations ``[bs, *dims]``; a sample is the gradient of the batch-averaged loss.
@@ -419,12 +419,17 @@ def get_gradients_statistics(estimator: nn.Module, model: nn.Module, x: Tensor, 
         per-parameter ``mean``, ``variance``, ``magnitude``, ``snr`` and ``mask`` (``[P]``), ``ess``
         (``[M]``), ``names``, ``shapes``, ``method`` and ``seconds``.
 
-    Example::
-
-        Estimator, config = parse_estimator_id("ovis-gamma1")
-        estimator = Estimator(mc=1, iw=16, **config)
-        stats, meta = get_gradients_statistics(estimator, model, x, mc_samples=100, seed=0)
-        stats["grads"]["snr"], stats["snr"]["p50"]
+    Example:
+        >>> import torch
+        >>> from ovis.estimators.config import parse_estimator_id
+        >>> from ovis.models import build_model
+        >>> model = build_model("sbn", (16,), layers=(4,))
+        >>> x = torch.bernoulli(torch.rand(8, 16))
+        >>> Estimator, config = parse_estimator_id("ovis-gamma1")
+        >>> estimator = Estimator(mc=1, iw=16, **config)
+        >>> stats, meta = get_gradients_statistics(estimator, model, x, mc_samples=20, seed=0)
+        >>> stats["grads"]["snr"].shape, meta["mc_samples"], meta["ess"].shape
+        (torch.Size([]), 20, torch.Size([20]))
     """
     samples = gradient_samples(estimator, model, x, mc_samples=mc_samples, key_filter=key_filter,
                                batch_size=batch_size, seed=seed, method=method, **estimator_overrides)

@@ -14,18 +14,17 @@ gmm-toy         the true Gaussian mixture of ``ovis.models.gmm_toy``            
 gaussian-toy    the true linear Gaussian model of ``ovis.models.gaussian_toy``    [D]
 ==============  ===============================================================  ===========
 
-Example::
+Adding a data set is one decorated loader function (see :mod:`ovis.datasets.registry`).
 
-    train, valid, test = get_datasets("digits")
-    loader = torch.utils.data.DataLoader(train, batch_size=32, shuffle=True)
-    x = next(iter(loader))      # [32, 1, 8, 8]
+Example:
+    >>> import torch
+    >>> from ovis.datasets import get_datasets
+    >>> train, valid, test = get_datasets("digits")
+    >>> loader = torch.utils.data.DataLoader(train, batch_size=32, shuffle=True)
+    >>> next(iter(loader)).shape
+    torch.Size([32, 1, 8, 8])
 """
 from __future__ import annotations
-
-import inspect
-from typing import Any, Callable, Dict, Tuple
-
-from torch.utils.data import Dataset
 
 from .binmnist import load_binmnist
 from .digits import load_digits
@@ -33,47 +32,8 @@ from .files import CorruptDataError, MissingDataError
 from .images import BINARIZATIONS, BinaryImages
 from .mnist import load_fashion, load_mnist
 from .omniglot import load_omniglot
+from .registry import DATASETS, get_datasets
 from .toys import ToyData, load_gaussian_toy, load_gmm_toy
 
 __all__ = ["get_datasets", "DATASETS", "BinaryImages", "ToyData", "BINARIZATIONS",
            "MissingDataError", "CorruptDataError"]
-
-#: name -> loader(data_root, seed, download, **options) -> (train, valid, test)
-DATASETS: Dict[str, Callable[..., Tuple[Dataset, Dataset, Dataset]]] = {
-    "digits": load_digits,
-    "binmnist": load_binmnist,
-    "mnist": load_mnist,
-    "fashion": load_fashion,
-    "omniglot": load_omniglot,
-    "gmm-toy": load_gmm_toy,
-    "gaussian-toy": load_gaussian_toy,
-}
-
-
-def get_datasets(name: str = "digits", data_root: str = "data", seed: int = 0, download: bool = False,
-                 **kw: Any) -> Tuple[Dataset, Dataset, Dataset]:
-    """Load a data set's ``(train, valid, test)`` splits.
-
-    Arguments:
-        name: one of :data:`DATASETS`.
-        data_root: directory holding one folder per file-based data set (``mnist/``, ...).
-        seed: seed of the random parts (permutation splits, static binarization, toy samples).
-        download: fetch missing files (needs internet access).
-        **kw: options of the data set's loader, e.g. ``binarize='dynamic'``, ``flatten=True``,
-            ``test_only_split=True`` (mnist, fashion), ``n_train`` (toys).
-
-    Raises:
-        ValueError: unknown name or option (the message lists the valid ones).
-        MissingDataError: a file is missing (the message names it and the directory).
-        CorruptDataError: a file's checksum or content is wrong.
-    """
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; valid data sets are {sorted(DATASETS)}")
-    loader = DATASETS[name]
-    valid = [p for p in inspect.signature(loader).parameters if p not in ("data_root", "seed", "download")]
-    unknown = sorted(set(kw) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for data set {name!r}; valid options are {valid}")
-    if "binarize" in kw and kw["binarize"] not in BINARIZATIONS:
-        raise ValueError(f"binarize={kw['binarize']!r} is invalid; expected one of {list(BINARIZATIONS)}")
-    return loader(data_root=data_root, seed=seed, download=download, **kw)

@@ -19,6 +19,7 @@ import torch
 
 from .files import CorruptDataError, DataFile, locate
 from .images import BinaryImages
+from .registry import DATASETS, RESERVED
 
 __all__ = ["load_binmnist", "read_amat", "BINMNIST_FILES"]
 
@@ -50,6 +51,8 @@ def read_amat(path: Path, width: int = 784) -> np.ndarray:
     return digits.reshape(len(lines), width)
 
 
+@DATASETS.register("binmnist", reserved=RESERVED,
+                   help="Larochelle's fixed binarization of MNIST, binmnist/*.amat; [1, 28, 28]")
 def load_binmnist(data_root: str = "data", seed: int = 0, download: bool = False, flatten: bool = False
                   ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
     """``(train, valid, test)`` of fixed-binarized ``[1, 28, 28]`` images (``[784]`` if ``flatten``).

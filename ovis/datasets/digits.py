@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .images import BinaryImages, make_splits
+from .registry import DATASETS, RESERVED
 
 __all__ = ["load_digits", "DIGITS_SPLIT"]
 
@@ -24,6 +25,8 @@ __all__ = ["load_digits", "DIGITS_SPLIT"]
 DIGITS_SPLIT = (1297, 200, 300)
 
 
+@DATASETS.register("digits", reserved=RESERVED,
+                   help="scikit-learn's 8x8 digits, embedded (the default); [1, 8, 8]")
 def load_digits(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "threshold",
                 flatten: bool = False) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
     """``(train, valid, test)`` of ``[1, 8, 8]`` binary images (``[64]`` if ``flatten``).

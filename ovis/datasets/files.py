@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
+
+from ..runs import atomic_write
 
 __all__ = ["DataFile", "MissingDataError", "CorruptDataError", "md5sum", "locate", "verify"]
 
@@ -71,18 +72,13 @@ def _download(file: DataFile, directory: Path) -> Path:
         raise MissingDataError(f"{file.name} has no public download address; put it in {directory}")
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / file.name
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{file.name}.")
     try:
-        with urllib.request.urlopen(file.url, timeout=60) as response, os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(response, out)
-        os.replace(tmp, target)
+        with urllib.request.urlopen(file.url, timeout=60) as response:
+            atomic_write(str(target), lambda out: shutil.copyfileobj(response, out), binary=True)
     except OSError as err:  # URLError, timeouts and HTTP errors are OSErrors
         raise MissingDataError(
             f"could not download {file.name} from {file.url} ({err}). Without internet access, "
             f"download it elsewhere and put it in {directory}") from err
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     try:
         verify(target, file)
     except CorruptDataError:

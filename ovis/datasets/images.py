@@ -35,10 +35,11 @@ class BinaryImages(Dataset):
         data: the stored float32 tensor ``[N, *shape]`` (intensities for ``'dynamic'``, else the
             final values).
 
-    Example::
-
-        ds = BinaryImages(torch.rand(100, 1, 28, 28), binarize="dynamic")
-        ds[0].shape   # [1, 28, 28], values in {0, 1}
+    Example:
+        >>> import torch
+        >>> ds = BinaryImages(torch.rand(100, 1, 28, 28), binarize="dynamic")
+        >>> ds[0].shape, sorted(ds[0].unique().tolist())
+        (torch.Size([1, 28, 28]), [0.0, 1.0])
     """
 
     def __init__(self, intensities: Tensor, binarize: str = "dynamic", seed: int = 0, threshold: float = 0.5) -> None:

@@ -28,6 +28,7 @@ import torch
 from .files import CorruptDataError, DataFile, locate
 from .idx import IMAGES_MAGIC, read_idx
 from .images import BinaryImages, make_splits
+from .registry import DATASETS, RESERVED
 
 __all__ = ["load_mnist", "load_fashion", "MNIST_FILES", "FASHION_FILES"]
 
@@ -86,6 +87,8 @@ def _load(dataset: str, files: Tuple[DataFile, DataFile], folder: Path, seed: in
     return make_splits(parts, binarize, seed)
 
 
+@DATASETS.register("mnist", reserved=RESERVED,
+                   help='MNIST IDX files in mnist/, dynamic binarization; [1, 28, 28]')
 def load_mnist(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "dynamic",
                n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False, check_md5: bool = True
                ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
@@ -102,6 +105,8 @@ def load_mnist(data_root: str = "data", seed: int = 0, download: bool = False, b
                  test_only_split, flatten, check_md5)
 
 
+@DATASETS.register("fashion", reserved=RESERVED,
+                   help='Fashion-MNIST IDX files in fashion/; [1, 28, 28]')
 def load_fashion(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "dynamic",
                  n_valid: int = 10000, test_only_split: bool = False, flatten: bool = False, check_md5: bool = True
                  ) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:

@@ -24,6 +24,7 @@ import torch
 
 from .files import CorruptDataError, DataFile, locate
 from .images import BinaryImages, make_splits
+from .registry import DATASETS, RESERVED
 
 __all__ = ["load_omniglot", "OMNIGLOT_FILE"]
 
@@ -45,6 +46,8 @@ def _images(mat: dict, key: str, path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)  # [N, 1, 28, 28]
 
 
+@DATASETS.register("omniglot", reserved=RESERVED,
+                   help='omniglot/chardata.mat, dynamic binarization; [1, 28, 28]')
 def load_omniglot(data_root: str = "data", seed: int = 0, download: bool = False, binarize: str = "dynamic",
                   n_valid: int = 1345, flatten: bool = False) -> Tuple[BinaryImages, BinaryImages, BinaryImages]:
     """``(train, valid, test)`` of ``[1, 28, 28]`` images (``[784]`` if ``flatten``) from ``chardata.mat``."""

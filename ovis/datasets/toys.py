@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from ..models.gaussian_toy import sample_gaussian_toy, true_mu
 from ..models.gmm_toy import component_means, sample_gmm_toy, true_prior_probs
+from .registry import DATASETS, RESERVED
 
 __all__ = ["ToyData", "load_gmm_toy", "load_gaussian_toy"]
 
@@ -53,6 +54,8 @@ def _sizes(n_train: int, n_valid: int, n_test: int) -> Tuple[int, int, int]:
     return n_train, n_valid, n_test
 
 
+@DATASETS.register("gmm-toy", reserved=RESERVED,
+                   help='samples of the true Gaussian mixture of ovis.models.gmm_toy; [1]')
 def load_gmm_toy(data_root: str = "data", seed: int = 0, download: bool = False, C: int = 20, scale: float = 5.0,
                  n_train: int = 10000, n_valid: int = 1000, n_test: int = 1000
                  ) -> Tuple[ToyData, ToyData, ToyData]:
@@ -63,6 +66,8 @@ def load_gmm_toy(data_root: str = "data", seed: int = 0, download: bool = False,
                  for n in _sizes(n_train, n_valid, n_test))
 
 
+@DATASETS.register("gaussian-toy", reserved=RESERVED,
+                   help='samples of the true linear Gaussian model of ovis.models.gaussian_toy; [D]')
 def load_gaussian_toy(data_root: str = "data", seed: int = 0, download: bool = False, D: int = 20,
                       n_train: int = 1024, n_valid: int = 1024, n_test: int = 1024
                       ) -> Tuple[ToyData, ToyData, ToyData]:

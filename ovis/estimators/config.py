@@ -1,6 +1,9 @@
-"""Estimator ids -> ``(EstimatorClass, config)``, parsed with regular expressions (never eval).
+"""Estimator ids -> ``(EstimatorClass, config)``; new estimators get an id with :func:`register_estimator`.
 
-Valid ids::
+The grammar of the ids (``ovis-S{y}``, ``ovis-gamma{g}``, ``tvo-part{n}``, ...) lives in
+:mod:`ovis.estimator_ids` (no torch, shared with the reports); this module maps each parsed id
+to its class, through the registry :data:`ESTIMATORS` of the fixed ids and a table of the
+parametric families. Valid ids::
 
     pathwise, pathwise-vae, pathwise-iwae, stl, dreg
     reinforce, reinforce-baseline
@@ -10,16 +13,26 @@ Valid ids::
     wake-wake, wake-sleep
     tvo[-part{n}][-beta{b}][-config1|-config2][-left|-right|-trapz]   (modifiers in any order)
 
-Example::
+plus the ids added with :func:`register_estimator`.
 
-    Estimator, config = parse_estimator_id("ovis-gamma1")
-    estimator = Estimator(mc=1, iw=16, **config)
+Example:
+    >>> from ovis.estimators.config import parse_estimator_id
+    >>> Estimator, config = parse_estimator_id("ovis-gamma1")
+    >>> Estimator.__name__, config
+    ('OvisAsymptotic', {'gamma': 1.0, 'base': 'default'})
+    >>> estimator = Estimator(mc=1, iw=16, **config)
+    >>> parse_estimator_id("ovis-S1e400-exclusive")   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ovis.estimator_ids.EstimatorIdError: unknown estimator id 'ovis-S1e400-exclusive': the number '1e400' is not finite...
 """
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, Tuple, Type
+import inspect
+from typing import Any, Callable, Dict, Tuple, Type, TypeVar
 
+from ..estimator_ids import FIXED_IDS, ID_PATTERN, VALID_FORMS, parametric_family, parse_id
+from ..registry import Registry
 from .base import GradientEstimator
 from .ovis import OvisAsymptotic, OvisMonteCarlo
 from .pathwise import DoublyReparameterized, Pathwise, PathwiseIWAE, PathwiseVAE, StickingTheLanding
@@ -28,21 +41,74 @@ from .tvo import ThermoVariationalObjective
 from .vimco import Vimco
 from .wakesleep import WakeSleep, WakeWake
 
-__all__ = ["parse_estimator_id", "VALID_FORMS"]
+__all__ = ["parse_estimator_id", "register_estimator", "ESTIMATORS", "VALID_FORMS"]
 
-_NUM = r"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)"
+E = TypeVar("E", bound=Type[GradientEstimator])
 
-VALID_FORMS = (
-    "pathwise", "pathwise-vae", "pathwise-iwae", "stl", "dreg",
-    "reinforce", "reinforce-baseline",
-    "vimco-arithmetic", "vimco-geometric",
-    "ovis-S{y}", "ovis-S{y}-exclusive",
-    "ovis-gamma{g}", "ovis-gamma{g}-arithmetic", "ovis-gamma{g}-geometric",
-    "wake-wake", "wake-sleep",
-    "tvo[-part{n}][-beta{b}][-config1|-config2][-left|-right|-trapz]",
-)
+#: fixed id -> estimator class (the preset options of each id are kept alongside)
+ESTIMATORS: Registry = Registry("estimator")
+_PRESETS: Dict[str, Dict[str, Any]] = {}
 
-_FIXED: Dict[str, Tuple[Type[GradientEstimator], Dict[str, Any]]] = {
+#: parametric family of :mod:`ovis.estimator_ids` -> class
+_FAMILIES: Dict[str, Type[GradientEstimator]] = {
+    "ovis-S": OvisMonteCarlo,
+    "ovis-gamma": OvisAsymptotic,
+    "tvo": ThermoVariationalObjective,
+}
+
+
+def register_estimator(estimator_id: str, **preset: Any) -> Callable[[E], E]:
+    """Class decorator: give a :class:`~ovis.estimators.base.GradientEstimator` subclass the fixed
+    id ``estimator_id``, so that :func:`parse_estimator_id` (and ``run.py --estimator``, once the
+    module defining it is imported) builds it.
+
+    Arguments:
+        estimator_id: lower-case words joined by ``-`` (``"my-estimator"``); not an id already
+            taken and not starting like a parametric family (``ovis-S``, ``ovis-gamma``, ``tvo``).
+        **preset: options the id sets (as ``reinforce-baseline`` sets ``baseline=True``); each
+            must be one of the class's ``options`` or a keyword argument of its constructor.
+
+    Raises:
+        ValueError: a malformed or taken id, a class that is not an estimator, an unknown preset option.
+
+    Example:
+        >>> from ovis.estimators.config import parse_estimator_id, register_estimator
+        >>> from ovis.estimators.pathwise import PathwiseIWAE
+        >>> @register_estimator("doctest-iwae")
+        ... class DoctestIWAE(PathwiseIWAE):
+        ...     '''IWAE under another name.'''
+        >>> parse_estimator_id("doctest-iwae")
+        (<class 'ovis.estimators.config.DoctestIWAE'>, {})
+    """
+    if not isinstance(estimator_id, str) or not ID_PATTERN.fullmatch(estimator_id):
+        raise ValueError(f"estimator id {estimator_id!r} is invalid; expected lower-case words joined by '-' "
+                         f"(e.g. 'my-estimator')")
+    family = parametric_family(estimator_id)
+    if family is not None:
+        raise ValueError(f"estimator id {estimator_id!r} is invalid: it starts like the family {family!r} of "
+                         f"{VALID_FORMS}; choose another name")
+    if estimator_id in ESTIMATORS:
+        raise ValueError(f"estimator id {estimator_id!r} is already registered (to "
+                         f"{ESTIMATORS.get(estimator_id).builder.__name__}); choose another name")
+
+    def decorator(cls: E) -> E:
+        if not (isinstance(cls, type) and issubclass(cls, GradientEstimator)):
+            raise ValueError(f"register_estimator({estimator_id!r}) decorates {cls!r}; expected a subclass of "
+                             f"GradientEstimator")
+        valid = set(cls.options) | {name for name, p in inspect.signature(cls.__init__).parameters.items()
+                                    if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        unknown = sorted(set(preset) - valid)
+        if unknown:
+            raise ValueError(f"preset option(s) {unknown} of estimator id {estimator_id!r} are unknown to "
+                             f"{cls.__name__}; valid options are {sorted(valid)}")
+        ESTIMATORS.add(estimator_id, cls)
+        _PRESETS[estimator_id] = dict(preset)
+        return cls
+
+    return decorator
+
+
+for _eid, (_cls, _preset) in {
     "pathwise": (Pathwise, {}),
     "pathwise-vae": (PathwiseVAE, {}),
     "pathwise-iwae": (PathwiseIWAE, {}),
@@ -54,43 +120,9 @@ _FIXED: Dict[str, Tuple[Type[GradientEstimator], Dict[str, Any]]] = {
     "vimco-geometric": (Vimco, {"arithmetic": False}),
     "wake-wake": (WakeWake, {}),
     "wake-sleep": (WakeSleep, {}),
-}
-
-
-def _error(estimator_id: str, why: str = "") -> ValueError:
-    return ValueError(f"unknown estimator id {estimator_id!r}{': ' + why if why else ''}. Valid forms: "
-                      + ", ".join(VALID_FORMS))
-
-
-def _parse_tvo(estimator_id: str) -> Dict[str, Any]:
-    config: Dict[str, Any] = {}
-    for part in estimator_id.split("-")[1:]:
-        m = re.fullmatch(r"part(\d+)", part)
-        if m:
-            if "num_partition" in config:
-                raise _error(estimator_id, "'-part' given twice")
-            config["num_partition"] = int(m.group(1))
-            if config["num_partition"] < 1:
-                raise _error(estimator_id, "-part{n} needs n >= 1")
-            continue
-        m = re.fullmatch(r"beta" + _NUM, part)
-        if m:
-            if "log_beta_min" in config:
-                raise _error(estimator_id, "'-beta' given twice")
-            config["log_beta_min"] = -float(m.group(1))
-            continue
-        if part in ("config1", "config2"):
-            if "partition_name" in config:
-                raise _error(estimator_id, "two partition configs given")
-            config["partition_name"] = part
-            continue
-        if part in ("left", "right", "trapz"):
-            if "integration" in config:
-                raise _error(estimator_id, "two integration rules given")
-            config["integration"] = part
-            continue
-        raise _error(estimator_id, f"unknown TVO modifier {part!r}")
-    return config
+}.items():
+    register_estimator(_eid, **_preset)(_cls)
+assert set(ESTIMATORS.names()) == set(FIXED_IDS), "the fixed ids of ovis.estimator_ids and of ESTIMATORS differ"
 
 
 def parse_estimator_id(estimator_id: str) -> Tuple[Type[GradientEstimator], Dict[str, Any]]:
@@ -98,30 +130,16 @@ def parse_estimator_id(estimator_id: str) -> Tuple[Type[GradientEstimator], Dict
 
     Arguments:
         estimator_id: e.g. ``"ovis-gamma1"``, ``"ovis-S10-exclusive"``, ``"vimco-arithmetic"``,
-            ``"tvo-part2-config1"``.
+            ``"tvo-part2-config1"``, or an id added with :func:`register_estimator`.
 
     Returns:
         ``(EstimatorClass, config)``: build with ``EstimatorClass(mc=..., iw=..., **config)``.
 
     Raises:
-        ValueError: unknown id; the message lists the valid forms.
+        TypeError: ``estimator_id`` is not a string.
+        ValueError: unknown id, or a number in it that is not finite; the message lists the valid forms.
     """
-    if not isinstance(estimator_id, str):
-        raise TypeError(f"estimator id must be a string, got {type(estimator_id).__name__}")
-    eid = estimator_id.strip()
-    if eid in _FIXED:
-        cls, config = _FIXED[eid]
-        return cls, dict(config)
-    m = re.fullmatch(r"ovis-S" + _NUM + r"(-exclusive)?", eid)
-    if m:
-        y = float(m.group(1))
-        if y <= 0:
-            raise _error(estimator_id, "ovis-S{y} needs y > 0")
-        return OvisMonteCarlo, {"auxiliary": y, "exclusive": m.group(2) is not None}
-    m = re.fullmatch(r"ovis-gamma" + _NUM + r"(-arithmetic|-geometric)?", eid)
-    if m:
-        base = m.group(2)[1:] if m.group(2) else "default"
-        return OvisAsymptotic, {"gamma": float(m.group(1)), "base": base}
-    if eid == "tvo" or eid.startswith("tvo-"):
-        return ThermoVariationalObjective, _parse_tvo(eid)
-    raise _error(estimator_id)
+    parsed = parse_id(estimator_id, extra_fixed=ESTIMATORS.names())
+    if parsed.family in _FAMILIES:
+        return _FAMILIES[parsed.family], dict(parsed.options)
+    return ESTIMATORS.get(parsed.family).builder, dict(_PRESETS[parsed.family])

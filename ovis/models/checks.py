@@ -19,7 +19,7 @@ def input_shape_tuple(input_shape: Any) -> Tuple[int, ...]:
         input_shape = (input_shape,)
     try:
         shape = tuple(int(s) for s in input_shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"input_shape={input_shape!r} is invalid; expected a tuple of positive ints, "
                          f"e.g. (1, 28, 28) or (784,)") from None
     if len(shape) == 0 or any(s < 1 for s in shape):

@@ -23,7 +23,7 @@ Bounds are Not Necessarily Better, ICML, arXiv:1802.04537 (section 5, D = 20).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -31,9 +31,10 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
 from .checks import check_input, check_zs, reject_options, sample
+from .registry import MODELS
 from .template import TemplateModel
 
-__all__ = ["GaussianToy", "true_mu", "sample_gaussian_toy"]
+__all__ = ["GaussianToy", "build_gaussian_toy", "true_mu", "sample_gaussian_toy"]
 
 Q_SCALE = math.sqrt(2.0 / 3.0)
 
@@ -64,13 +65,13 @@ class GaussianToy(TemplateModel):
 
     Parameters are initialised uniformly in ``[1.5, 2.5]`` (far from the optimum).
 
-    Example::
-
-        model = GaussianToy(D=20)
-        x = sample_gaussian_toy(1024, model.mu_true)
-        model.set_optimum(x)
-        out = model(x[:8], reparam=True)
-        out["mse_theta"], out["mse_phi"]
+    Example:
+        >>> model = GaussianToy(D=20)
+        >>> x = sample_gaussian_toy(1024, model.mu_true)
+        >>> model.set_optimum(x)
+        >>> out = model(x[:8], reparam=True)
+        >>> out["z"][0].shape, out["mse_theta"].shape
+        (torch.Size([8, 20]), torch.Size([]))
     """
 
     def __init__(self, D: int = 20, true_seed: int = 0) -> None:
@@ -159,3 +160,14 @@ class GaussianToy(TemplateModel):
         pz = self.prior(bs, self.mu_true if true_model else None)
         z = pz.sample()
         return {"px": self.p_x(z), "z": [z], "pz": [pz]}
+
+
+@MODELS.register("gaussian-toy", reserved=("input_shape",), help="the linear Gaussian toy model (D from input_shape)")
+def build_gaussian_toy(input_shape: Tuple[int, ...], D: Optional[int] = None, true_seed: int = 0) -> GaussianToy:
+    """The :class:`GaussianToy` for observations of ``input_shape = (D,)`` (``D``, if given, must agree)."""
+    if len(input_shape) != 1:
+        raise ValueError(f"gaussian-toy observations are vectors: input_shape={tuple(input_shape)} is invalid; "
+                         f"expected (D,)")
+    if D is not None and D != input_shape[0]:
+        raise ValueError(f"gaussian-toy: D={D} disagrees with input_shape={tuple(input_shape)}")
+    return GaussianToy(D=input_shape[0], true_seed=true_seed)

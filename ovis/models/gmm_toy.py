@@ -24,16 +24,17 @@ Models with Stochastic Control Flow, UAI, arXiv:1805.10469 (section 4.1, C = 20)
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, OneHotCategorical
 
 from .checks import check_input, check_zs, reject_options
+from .registry import MODELS
 from .template import TemplateModel
 
-__all__ = ["GaussianMixtureToy", "true_prior_probs", "component_means", "sample_gmm_toy"]
+__all__ = ["GaussianMixtureToy", "build_gmm_toy", "true_prior_probs", "component_means", "sample_gmm_toy"]
 
 
 def true_prior_probs(C: int = 20) -> Tensor:
@@ -69,11 +70,11 @@ class GaussianMixtureToy(TemplateModel):
         generative_model: ``ParameterDict`` with ``'logits'`` ``[C]`` (theta).
         means, true_probs: buffers ``[C]``, the fixed means and the true ``pi*``.
 
-    Example::
-
-        model = GaussianMixtureToy(C=20)
-        out = model(sample_gmm_toy(16))
-        out["posterior_mse"].shape   # [16]
+    Example:
+        >>> model = GaussianMixtureToy(C=20)
+        >>> out = model(sample_gmm_toy(16))
+        >>> out["posterior_mse"].shape
+        torch.Size([16])
     """
 
     input_shape = (1,)
@@ -147,3 +148,13 @@ class GaussianMixtureToy(TemplateModel):
         pz = self.prior(bs, true_model)
         z = pz.sample()
         return {"px": self.p_x(z), "z": [z], "pz": [pz]}
+
+
+@MODELS.register("gmm-toy", reserved=("input_shape",), help="the Gaussian mixture toy model (scalar observations)")
+def build_gmm_toy(input_shape: Tuple[int, ...], C: int = 20, scale: float = 5.0, hdim: int = 16,
+                  normalize_input: bool = True) -> GaussianMixtureToy:
+    """The :class:`GaussianMixtureToy` for observations of ``input_shape``, which must be ``(1,)``."""
+    if tuple(input_shape) != (1,):
+        raise ValueError(f"gmm-toy observations are scalars: input_shape={tuple(input_shape)} is invalid; "
+                         f"expected (1,)")
+    return GaussianMixtureToy(C=C, scale=scale, hdim=hdim, normalize_input=normalize_input)

@@ -5,10 +5,12 @@ papers whose models they reproduce (e.g. the 784-200-200 encoders of Burda et al
 Importance Weighted Autoencoders, arXiv:1509.00519, and the linear / non-linear sigmoid
 belief networks of Mnih & Rezende, 2016, VIMCO, arXiv:1602.06725).
 
-Example::
-
-    net = mlp(784, 2 * 32, hdim=200, nlayers=2, activation="tanh")
-    out = net(torch.rand(16, 784))          # [16, 64]
+Example:
+    >>> import torch
+    >>> from ovis.models.layers import mlp
+    >>> net = mlp(784, 2 * 32, hdim=200, nlayers=2, activation="tanh")
+    >>> net(torch.rand(16, 784)).shape
+    torch.Size([16, 64])
 """
 from __future__ import annotations
 

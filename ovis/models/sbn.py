@@ -32,6 +32,7 @@ from torch.distributions import Bernoulli, Distribution, Independent
 
 from .checks import check_input, check_zs, input_shape_tuple, reject_options
 from .layers import check_choice, init_bias_to_logit, mlp, numel
+from .registry import MODELS
 from .template import TemplateModel
 
 __all__ = ["SBN", "CONNECTIONS"]
@@ -44,6 +45,7 @@ def _bernoulli(logits: Tensor) -> Distribution:
     return Independent(Bernoulli(logits=logits), logits.dim() - 1)
 
 
+@MODELS.register("sbn", reserved=("input_shape",))
 class SBN(TemplateModel):
     """A sigmoid belief network with ``len(layers)`` stochastic layers of Bernoulli units.
 
@@ -62,11 +64,11 @@ class SBN(TemplateModel):
     The output lists ``'z'``, ``'qz'``, ``'pz'`` hold one entry per stochastic layer in the
     order ``z_1 .. z_L``; ``'pz'[l]`` is ``p(z_l | z_{l+1})`` (``p(z_L)`` for the last).
 
-    Example::
-
-        model = SBN((784,), layers=(200,))
-        out = model(torch.bernoulli(torch.rand(24 * 5000, 784)))   # one row per particle
-        out["z"][0].shape   # [120000, 200]
+    Example:
+        >>> model = SBN((784,), layers=(200,))
+        >>> out = model(torch.bernoulli(torch.rand(24 * 50, 784)))   # one row per particle
+        >>> out["z"][0].shape
+        torch.Size([1200, 200])
     """
 
     def __init__(self, input_shape: Sequence[int], layers: Sequence[int] = (200,), connection: str = "linear",

@@ -37,19 +37,25 @@ class TemplateModel(nn.Module):
 
     Subclasses implement :meth:`forward` and :meth:`sample_from_prior`.
 
-    Example::
-
-        class SimpleModel(TemplateModel):
-            def __init__(self):
-                super().__init__()
-                self.inference_network = nn.Linear(10, 2)
-                self.generative_model = nn.Linear(1, 10)
-            def forward(self, x, reparam=False, zs=None, **kw):
-                qz = Independent(Normal(self.inference_network(x)[:, :1], 1.), 1)
-                z = (qz.rsample() if reparam else qz.sample()) if zs is None else zs[0]
-                pz = Independent(Normal(torch.zeros_like(z), 1.), 1)
-                px = Independent(Bernoulli(logits=self.generative_model(z)), 1)
-                return {'px': px, 'z': [z], 'qz': [qz], 'pz': [pz]}
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from torch.distributions import Bernoulli, Independent, Normal
+        >>> class SimpleModel(TemplateModel):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.inference_network = nn.Linear(10, 2)
+        ...         self.generative_model = nn.Linear(1, 10)
+        ...     def forward(self, x, reparam=False, zs=None, **kw):
+        ...         qz = Independent(Normal(self.inference_network(x)[:, :1], 1.), 1)
+        ...         z = (qz.rsample() if reparam else qz.sample()) if zs is None else zs[0]
+        ...         pz = Independent(Normal(torch.zeros_like(z), 1.), 1)
+        ...         px = Independent(Bernoulli(logits=self.generative_model(z)), 1)
+        ...         return {'px': px, 'z': [z], 'qz': [qz], 'pz': [pz]}
+        >>> out = SimpleModel()(torch.bernoulli(torch.rand(4, 10)))
+        >>> validate_model_output(out, n=4)
+        >>> out["px"].batch_shape, out["z"][0].shape
+        (torch.Size([4]), torch.Size([4, 1]))
     """
 
     def forward(self, x: Tensor, reparam: bool = False, **kwargs: Any) -> Dict[str, Any]:  # pragma: no cover
@@ -62,7 +68,7 @@ class TemplateModel(nn.Module):
 def flat_log_prob(dist: Distribution, value: Tensor, n: int) -> Tensor:
     """``dist.log_prob(value)`` summed over every dimension but the first.
 
-    Args:
+    Arguments:
         dist: a distribution with batch shape ``[n, ...]``.
         value: a sample of shape ``[n, ...]``.
         n: the expected number of rows.
@@ -118,7 +124,7 @@ def validate_model_output(output: Mapping[str, Any], n: int, prior: bool = False
     to those rows are valid (a prior buffer of shape ``(1, Z)`` shared by every row); ``px`` of a
     ``sample_from_prior`` output, which the estimators sample from, must have ``n`` rows itself.
 
-    Args:
+    Arguments:
         output: what ``model(x)`` (or ``model.sample_from_prior(n)`` when ``prior``) returned.
         n: the expected number of rows (``bs * mc * iw``).
         prior: validate a ``sample_from_prior`` output (no ``qz``).

@@ -27,6 +27,7 @@ from torch.distributions import Bernoulli, Distribution, Independent, Normal, On
 
 from .checks import check_input, check_zs, input_shape_tuple, reject_options, sample
 from .layers import check_choice, init_bias_to_logit, mlp, numel
+from .registry import MODELS
 from .template import TemplateModel
 
 __all__ = ["VAE", "LATENTS", "LIKELIHOODS"]
@@ -36,6 +37,7 @@ LIKELIHOODS = ("bernoulli", "normal")
 _MIN_SCALE = 1e-3
 
 
+@MODELS.register("vae", reserved=("input_shape",))
 class VAE(TemplateModel):
     """A one-layer VAE ``p(x|z) p(z)``, ``q(z|x)`` with MLP encoder and decoder.
 

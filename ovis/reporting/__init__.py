@@ -14,7 +14,7 @@ Modules, one job each:
   axis labels with units.
 * :mod:`~ovis.reporting.make`: the whole report; :mod:`~ovis.reporting.cli`: its flags.
 
-Example::
+Usage (shell)::
 
     python report.py --exp mini --keys dataset,estimator,iw --metrics test:loss/L_k \\
         --pivot_metrics max:test:loss/L_k

@@ -5,10 +5,23 @@ The unit of aggregation is the *group*: the runs that share the values of ``keys
 with the key columns followed by ``mean``, ``err`` (the standard deviation across runs, ddof=1,
 or the standard error of the mean) and ``n`` (number of runs).
 
-Example::
-
-    spec = parse_pivot("max:test:loss/L_k")
-    table = pivot_values(experiment, spec, keys=["dataset", "estimator", "iw"], error="std")
+Example:
+    >>> import tempfile
+    >>> from ovis.runs import RunDirectory
+    >>> from ovis.reporting.runs import read_experiment
+    >>> root = tempfile.mkdtemp()
+    >>> for seed, best in [(1, -90.0), (2, -88.0)]:   # two seeds of one configuration
+    ...     run = RunDirectory(f"{root}/mini/seed{seed}")
+    ...     run.write_config({"dataset": "digits", "estimator": "vimco-arithmetic", "iw": 16, "seed": seed})
+    ...     run.set_status("success")
+    ...     for step, value in [(0, -120.0), (100, best)]:
+    ...         _ = run.log_metrics(step, "test", {"loss": {"L_k": value}})
+    >>> experiment = read_experiment(f"{root}/mini")
+    >>> from ovis.reporting.aggregate import parse_pivot, pivot_values
+    >>> spec = parse_pivot("max:test:loss/L_k")
+    >>> pivot_values(experiment, spec, keys=["dataset", "estimator", "iw"], error="std")
+      dataset         estimator  iw  mean       err  n
+    0  digits  vimco-arithmetic  16 -89.0  1.414214  2
 """
 from __future__ import annotations
 
@@ -203,7 +216,7 @@ def _summarise(frame: pd.DataFrame, by: List[str], error: str) -> pd.DataFrame:
 def run_curves(exp: Experiment, metric: str, keys: Sequence[str], *, downsample: int = 0) -> pd.DataFrame:
     """The curve of ``metric`` for every run, with the group keys joined.
 
-    Args:
+    Arguments:
         metric: ``split:group/name``.
         keys: config fields defining a group.
         downsample: when a group has more than this many distinct steps, its steps are binned
@@ -258,7 +271,9 @@ def run_values(exp: Experiment, spec: PivotSpec) -> pd.Series:
     absent."""
     data = exp.metrics[exp.metrics["metric"] == spec.metric].sort_values(["run_id", "step"])
     grouped = data.groupby("run_id")["value"]
-    return grouped.agg(spec.aggregation).rename(spec.name)
+    values = grouped.agg(spec.aggregation)
+    values.name = spec.name
+    return values
 
 
 def pivot_values(exp: Experiment, spec: PivotSpec, keys: Sequence[str], *,
@@ -271,7 +286,7 @@ def pivot_values(exp: Experiment, spec: PivotSpec, keys: Sequence[str], *,
     values = run_values(exp, spec)
     if values.empty:
         return pd.DataFrame(columns=[*keys, "mean", "err", "n"])
-    frame = _with_keys(exp, values.rename("value").reset_index(), keys)
+    frame = _with_keys(exp, values.reset_index(name="value"), keys)
     if keys:
         out = _summarise(frame, list(keys), error)
     else:

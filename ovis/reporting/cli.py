@@ -1,6 +1,6 @@
 """``ovis report`` / ``python report.py``: tables and figures from the runs of an experiment.
 
-Example::
+Usage (shell)::
 
     python report.py --exp mini --keys dataset,estimator,iw --metrics test:loss/L_k \\
         --pivot_metrics max:test:loss/L_k,mean:train:grads/snr

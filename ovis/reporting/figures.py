@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..runs import atomic_write
 from .aggregate import PivotSpec, group_records, loglog_slope
 from .layout import (FEW, PANEL_KEY, RC, X_KEY, Styles, apply_ylim, dodge, figure_legend, grid, has_few_points,
                      hide_unused, k_axis, log_y, new_figure, set_ylabel, split_panels, steps_axis)
@@ -54,7 +55,7 @@ def plot_curves(df: pd.DataFrame, metric: str, keys: Sequence[str], *,
                 error: str = "std") -> Figure:
     """A metric against training steps.
 
-    Args:
+    Arguments:
         df: :func:`~ovis.reporting.aggregate.curves` output (``*keys, step, mean, err, n``).
         metric: ``split:group/name``, for the y label.
         keys: the group keys; ``dataset`` gives one panel per value.
@@ -99,7 +100,7 @@ def plot_detailed(runs: Dict[str, pd.DataFrame], means: Dict[str, pd.DataFrame],
     """A grid of learning curves, one row per metric and one column per data set: every run as a
     thin line, its group's mean as a thick one.
 
-    Args:
+    Arguments:
         runs: metric -> :func:`~ovis.reporting.aggregate.run_curves` output.
         means: metric -> :func:`~ovis.reporting.aggregate.curves` output.
         keys: the group keys; ``dataset`` gives one column per value.
@@ -151,7 +152,7 @@ def plot_pivot(df: pd.DataFrame, spec: PivotSpec, keys: Sequence[str], *,
     """A pivot metric against K (``iw``), one line per estimator (and other keys), error bars
     ± err, one panel per data set.
 
-    Args:
+    Arguments:
         df: :func:`~ovis.reporting.aggregate.pivot_values` output; ``iw`` must be among ``keys``.
     """
     if X_KEY not in keys:
@@ -186,7 +187,7 @@ def plot_snr(df: pd.DataFrame, spec: PivotSpec, keys: Sequence[str]) -> Tuple[Fi
     power law ``SNR ~ K^slope`` fitted to the group means (dashed) with its slope in the legend.
     One panel per data set (stacked, each with its own legend since slopes differ).
 
-    Args:
+    Arguments:
         df: :func:`~ovis.reporting.aggregate.pivot_values` output; ``iw`` must be among ``keys``.
 
     Returns:
@@ -251,6 +252,6 @@ def save_figure(fig: Figure, stem: Path | str, *, formats: Sequence[str] = ("png
     with matplotlib.rc_context(RC):
         for fmt in formats:
             path = stem.parent / f"{stem.name}.{fmt}"
-            fig.savefig(path, dpi=dpi)
+            atomic_write(str(path), lambda f: fig.savefig(f, dpi=dpi, format=fmt), binary=True)
             paths.append(path)
     return paths

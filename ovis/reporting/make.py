@@ -10,11 +10,24 @@ Output layout (``out``, by default ``reports/<exp>/``)::
     pivot/<spec>.png|pdf       --pivot_metrics against K, one line per estimator
     snr/<spec>.png|pdf         gradient SNR against K, log-log, fitted slope per estimator
 
-Example::
-
-    result = make_report(ReportConfig(exp_dir=Path("runs/mini"), keys=["dataset", "estimator", "iw"],
-                                      metrics=["test:loss/L_k"],
-                                      pivot_metrics=[parse_pivot("max:test:loss/L_k")]))
+Example:
+    >>> import tempfile
+    >>> from ovis.runs import RunDirectory
+    >>> root = tempfile.mkdtemp()
+    >>> for seed, best in [(1, -90.0), (2, -88.0)]:   # two seeds of one configuration
+    ...     run = RunDirectory(f"{root}/mini/seed{seed}")
+    ...     run.write_config({"dataset": "digits", "estimator": "vimco-arithmetic", "iw": 16, "seed": seed})
+    ...     run.set_status("success")
+    ...     for step, value in [(0, -120.0), (100, best)]:
+    ...         _ = run.log_metrics(step, "test", {"loss": {"L_k": value}})
+    >>> from pathlib import Path
+    >>> from ovis.reporting.aggregate import parse_pivot
+    >>> from ovis.reporting.make import ReportConfig, make_report
+    >>> result = make_report(ReportConfig(exp_dir=Path(root, "mini"), out=Path(root, "report"),
+    ...                                   keys=["dataset", "estimator", "iw"], metrics=["test:loss/L_k"],
+    ...                                   pivot_metrics=[parse_pivot("max:test:loss/L_k")], formats=("png",)))
+    >>> sorted(p.name for p in Path(root, "report").iterdir())
+    ['curves', 'curves.csv', 'pivot', 'pivot.csv', 'pivot.md', 'summary.md']
 """
 from __future__ import annotations
 
@@ -25,6 +38,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
+from ..runs import atomic_write
 from .aggregate import (PivotSpec, check_metrics, curves, mixed_fields, pivot_values, resolve_keys,
                         run_curves)
 from .figures import X_KEY, is_snr, plot_curves, plot_detailed, plot_pivot, plot_snr, save_figure
@@ -95,7 +109,13 @@ def _note(notes: List[str], message: str) -> None:
 
 def _write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    atomic_write(str(path), lambda f: f.write(text))
+    return path
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(str(path), lambda f: frame.to_csv(f, index=False))
     return path
 
 
@@ -171,9 +191,9 @@ def make_report(cfg: ReportConfig) -> ReportResult:
     if curve_frames:
         all_curves = pd.concat(curve_frames, ignore_index=True)
         all_curves = all_curves[["metric", *[c for c in all_curves.columns if c != "metric"]]]
-        all_curves = all_curves.rename(columns={"err": cfg.error})
+        all_curves.columns = [cfg.error if c == "err" else c for c in all_curves.columns]
         out.mkdir(parents=True, exist_ok=True)
-        all_curves.to_csv(out / "curves.csv", index=False)
+        _write_csv(out / "curves.csv", all_curves)
         files.append(out / "curves.csv")
 
     # detailed grid
@@ -192,7 +212,7 @@ def make_report(cfg: ReportConfig) -> ReportResult:
         table = pivot_table(exp, specs, keys, error=cfg.error)
         result.table = table
         out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out / "pivot.csv", index=False)
+        _write_csv(out / "pivot.csv", table)
         table_md = to_markdown(table, keys, specs, error=cfg.error)
         files += [out / "pivot.csv", _write_text(out / "pivot.md", table_md)]
     # SNR against K: SNR pivot specs, and SNR curves (--metrics, --detailed_metrics) averaged over steps

@@ -1,12 +1,12 @@
 """Names, colours and axis labels shared by every table and figure of a report.
 
-Estimator ids (``ovis-gamma1``, ``vimco-arithmetic``, ...) are turned into the names the paper
-uses, and each id gets one colour, computed from the id alone so that an estimator has the same
+Estimator ids (``ovis-gamma1``, ``vimco-arithmetic``, ...), read with the grammar of
+:mod:`ovis.estimator_ids`, are turned into the names the paper uses, and each id gets one colour, computed from the id alone so that an estimator has the same
 colour in every figure of every report. Metric names (``split:group/name``) get an axis label
 with their unit.
 
-Example::
-
+Example:
+    >>> from ovis.reporting.naming import estimator_label, metric_label
     >>> estimator_label("ovis-S10-exclusive")
     'OVIS-MC (S=10K)'
     >>> metric_label("test:loss/L_k")
@@ -20,12 +20,12 @@ import math
 import re
 from typing import Any, Dict, Optional, Tuple
 
+from ..estimator_ids import ParsedId, parse_id
+
 __all__ = [
     "estimator_label", "estimator_color", "estimator_sort_key",
     "metric_label", "key_label", "format_value", "group_label", "slug",
 ]
-
-_NUM = r"(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)"
 
 # Fixed ids: (paper name, colour, family rank used to order legends).
 _FIXED: Dict[str, Tuple[str, str, int]] = {
@@ -48,9 +48,12 @@ _FALLBACK = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "
 _TVO_RULES = {"left": "left Riemann", "right": "right Riemann", "trapz": "trapezoid"}
 
 
-def _num(text: str) -> str:
-    """``'10'`` -> ``'10'``, ``'0.50'`` -> ``'0.5'``, ``'1e-2'`` -> ``'0.01'``."""
-    return f"{float(text):g}"
+def _parsed(eid: str) -> Optional[ParsedId]:
+    """The id parsed by the grammar, or ``None`` if it is not a valid id."""
+    try:
+        return parse_id(eid)
+    except ValueError:
+        return None
 
 
 def estimator_label(estimator_id: Any) -> str:
@@ -64,25 +67,27 @@ def estimator_label(estimator_id: Any) -> str:
     eid = str(estimator_id).strip()
     if eid in _FIXED:
         return _FIXED[eid][0]
-    m = re.fullmatch(r"ovis-S" + _NUM + r"(-exclusive)?", eid)
-    if m:
-        extra = "" if m.group(2) else ", taken from K"
-        return f"OVIS-MC (S={_num(m.group(1))}K{extra})"
-    m = re.fullmatch(r"ovis-gamma" + _NUM + r"(?:-(arithmetic|geometric))?", eid)
-    if m:
-        extra = f", {m.group(2)}" if m.group(2) else ""
-        return f"OVIS-~ (γ={_num(m.group(1))}{extra})"
-    if eid == "tvo" or eid.startswith("tvo-"):
+    parsed = _parsed(eid)
+    if parsed is None:
+        return eid
+    o = parsed.options
+    if parsed.family == "ovis-S":
+        extra = "" if o["exclusive"] else ", taken from K"
+        return f"OVIS-MC (S={o['auxiliary']:g}K{extra})"
+    if parsed.family == "ovis-gamma":
+        extra = f", {o['base']}" if o["base"] != "default" else ""
+        return f"OVIS-~ (γ={o['gamma']:g}{extra})"
+    if parsed.family == "tvo":
         parts = []
-        for part in eid.split("-")[1:]:
-            if re.fullmatch(r"part\d+", part):
-                parts.append(f"{int(part[4:])} partitions")
-            elif re.fullmatch(r"beta" + _NUM, part):
-                parts.append(f"log β₁=-{_num(part[4:])}")
-            elif part in _TVO_RULES:
-                parts.append(_TVO_RULES[part])
+        for key, value in o.items():  # in the order of the id
+            if key == "num_partition":
+                parts.append(f"{value} partitions")
+            elif key == "log_beta_min":
+                parts.append(f"log β₁=-{-value:g}")
+            elif key == "integration":
+                parts.append(_TVO_RULES[value])
             else:
-                parts.append(part)
+                parts.append(str(value))
         return "TVO" + (f" ({', '.join(parts)})" if parts else "")
     return eid
 
@@ -107,15 +112,16 @@ def estimator_color(estimator_id: Any) -> str:
     eid = str(estimator_id).strip()
     if eid in _FIXED:
         return _FIXED[eid][1]
-    m = re.fullmatch(r"ovis-S" + _NUM + r"(-exclusive)?", eid)
-    if m:  # S = yK: light (few auxiliary particles) to dark (many); blue, or indigo when taken from K
-        step = min(range(len(_S_LADDER)), key=lambda i: abs(math.log(_S_LADDER[i]) - math.log(max(float(m.group(1)), 1e-6))))
-        return _shade(0.57 if m.group(2) else 0.64, 1.0 - step / (len(_S_LADDER) - 1))
-    m = re.fullmatch(r"ovis-gamma" + _NUM + r"(?:-(arithmetic|geometric))?", eid)
-    if m:  # gamma in [0, 1] -> light to dark green; the VIMCO-style bases shift the hue
-        hue = {None: 0.33, "arithmetic": 0.42, "geometric": 0.25}[m.group(2)]
-        return _shade(hue, 1.0 - float(m.group(1)))
-    if eid == "tvo" or eid.startswith("tvo-"):
+    parsed = _parsed(eid)
+    family, o = (parsed.family, parsed.options) if parsed is not None else (None, {})
+    if family == "ovis-S":  # S = yK: light (few auxiliary particles) to dark (many); blue, or indigo when taken from K
+        y = max(o["auxiliary"], 1e-6)
+        step = min(range(len(_S_LADDER)), key=lambda i: abs(math.log(_S_LADDER[i]) - math.log(y)))
+        return _shade(0.57 if o["exclusive"] else 0.64, 1.0 - step / (len(_S_LADDER) - 1))
+    if family == "ovis-gamma":  # gamma in [0, 1] -> light to dark green; the VIMCO-style bases shift the hue
+        hue = {"default": 0.33, "arithmetic": 0.42, "geometric": 0.25}[o["base"]]
+        return _shade(hue, 1.0 - o["gamma"])
+    if family == "tvo":
         return _TVO_COLOR
     digest = hashlib.md5(eid.encode("utf-8")).digest()
     return _FALLBACK[digest[0] % len(_FALLBACK)]
@@ -127,13 +133,12 @@ def estimator_sort_key(estimator_id: Any) -> Tuple[int, float, str]:
     eid = str(estimator_id).strip()
     if eid in _FIXED:
         return _FIXED[eid][2], 0.0, eid
-    m = re.fullmatch(r"ovis-S" + _NUM + r"(-exclusive)?", eid)
-    if m:
-        return 2, float(m.group(1)), eid
-    m = re.fullmatch(r"ovis-gamma" + _NUM + r"(-arithmetic|-geometric)?", eid)
-    if m:
-        return 3, float(m.group(1)), eid
-    if eid == "tvo" or eid.startswith("tvo-"):
+    parsed = _parsed(eid)
+    if parsed is not None and parsed.family == "ovis-S":
+        return 2, parsed.options["auxiliary"], eid
+    if parsed is not None and parsed.family == "ovis-gamma":
+        return 3, parsed.options["gamma"], eid
+    if parsed is not None and parsed.family == "tvo":
         return 6, 0.0, eid
     return 7, 0.0, eid
 

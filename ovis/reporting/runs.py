@@ -1,6 +1,6 @@
 """Read the run directories of an experiment into pandas DataFrames.
 
-A run directory (written by ``run.py``) holds::
+A run directory (written through :mod:`ovis.runs`, whose names and readers are used here) holds::
 
     <root>/<exp>/<run_id>/config.json         all run.py flags
     <root>/<exp>/<run_id>/metrics.jsonl       one JSON object per evaluation:
@@ -32,6 +32,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+from ..runs import RunDirectory, find_run_directories
 
 __all__ = ["Experiment", "read_experiment", "read_metrics_jsonl", "read_metrics_tensorboard",
            "match_filters", "METRIC_COLUMNS"]
@@ -80,9 +82,7 @@ def _note(notes: List[str], message: str) -> None:
     logger.warning(message)
 
 
-def _read_json(path: Path) -> Dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+def _object(data: Any, path: str) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} holds a {type(data).__name__}, expected a JSON object")
     return data
@@ -204,7 +204,7 @@ def match_filters(run_id: str, config: Dict[str, Any], include: Sequence[Sequenc
                   exclude: Sequence[str] = ()) -> bool:
     """Whether a run passes the ``--include`` / ``--exclude`` filters.
 
-    Args:
+    Arguments:
         include: groups of patterns; a run must match at least one pattern of every group
             (``--include a,b --include c`` means (a or b) and c).
         exclude: a run matching any of these patterns is dropped.
@@ -222,7 +222,7 @@ def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
                     exclude: Sequence[str] = (), only_finished: bool = False) -> Experiment:
     """Read every run directory directly under ``path``.
 
-    Args:
+    Arguments:
         path: the experiment directory (``<root>/<exp>``).
         include, exclude: run filters, see :func:`match_filters`.
         only_finished: skip runs whose status is ``running``.
@@ -239,14 +239,15 @@ def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
     notes: List[str] = []
     runs, configs, frames = [], [], []
     filtered = 0
-    for run_dir in sorted(p for p in path.iterdir() if p.is_dir()):
-        run_id = run_dir.name
-        if not (run_dir / "config.json").exists():
-            if (run_dir / "metrics.jsonl").exists() or any(run_dir.glob("events.out.tfevents.*")):
+    for run_path in find_run_directories(str(path)):
+        run = RunDirectory(run_path, create=False)
+        run_id = run.name
+        if not run.has_config():
+            if run.has_metrics() or run.event_files():
                 _note(notes, f"run {run_id}: no config.json; skipped")
             continue
         try:
-            config = _flatten(_read_json(run_dir / "config.json"))
+            config = _flatten(_object(run.read_config(), run.config_path))
         except (ValueError, OSError) as e:
             _note(notes, f"run {run_id}: unreadable config.json ({e}); skipped")
             continue
@@ -254,11 +255,10 @@ def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
             filtered += 1
             continue
         status: Dict[str, Any] = {"status": "unknown", "message": "", "step": None}
-        if (run_dir / "status.json").exists():
-            try:
-                status.update(_read_json(run_dir / "status.json"))
-            except (ValueError, OSError) as e:
-                _note(notes, f"run {run_id}: unreadable status.json ({e}); read as status 'unknown'")
+        try:
+            status.update(_object(run.read_status() or {}, run.status_path))
+        except (ValueError, OSError) as e:
+            _note(notes, f"run {run_id}: unreadable status.json ({e}); read as status 'unknown'")
         state = str(status.get("status"))
         if state == "failed":
             msg = str(status.get("message") or "").strip().splitlines()
@@ -269,10 +269,10 @@ def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
                          f"(--only_finished)")
             continue
         metrics, source = None, "jsonl"
-        if (run_dir / "metrics.jsonl").exists():
-            metrics = read_metrics_jsonl(run_dir / "metrics.jsonl", notes)
-        if (metrics is None or metrics.empty) and any(run_dir.glob("events.out.tfevents.*")):
-            metrics, source = read_metrics_tensorboard(run_dir), "tensorboard"
+        if run.has_metrics():
+            metrics = read_metrics_jsonl(Path(run.metrics_path), notes)
+        if (metrics is None or metrics.empty) and run.event_files():
+            metrics, source = read_metrics_tensorboard(Path(run.path)), "tensorboard"
         if metrics is None or metrics.empty:
             _note(notes, f"run {run_id}: no metrics (neither metrics.jsonl nor TensorBoard events "
                          f"with scalars); skipped")

@@ -1,11 +1,30 @@
 """Pivot tables: one row per group of runs, one column per pivot metric (mean and spread over
 the runs of the group), written as CSV (full precision) and Markdown (``mean ± err``).
 
-Example::
-
-    table = pivot_table(experiment, [parse_pivot("max:test:loss/L_k")], ["dataset", "estimator", "iw"])
-    table.to_csv("pivot.csv", index=False)
-    print(to_markdown(table, ["dataset", "estimator", "iw"], specs))
+Example:
+    >>> import tempfile
+    >>> from ovis.runs import RunDirectory
+    >>> from ovis.reporting.runs import read_experiment
+    >>> root = tempfile.mkdtemp()
+    >>> for seed, best in [(1, -90.0), (2, -88.0)]:   # two seeds of one configuration
+    ...     run = RunDirectory(f"{root}/mini/seed{seed}")
+    ...     run.write_config({"dataset": "digits", "estimator": "vimco-arithmetic", "iw": 16, "seed": seed})
+    ...     run.set_status("success")
+    ...     for step, value in [(0, -120.0), (100, best)]:
+    ...         _ = run.log_metrics(step, "test", {"loss": {"L_k": value}})
+    >>> experiment = read_experiment(f"{root}/mini")
+    >>> from ovis.reporting.aggregate import parse_pivot
+    >>> from ovis.reporting.tables import pivot_table, to_markdown
+    >>> specs = [parse_pivot("max:test:loss/L_k")]
+    >>> table = pivot_table(experiment, specs, ["dataset", "estimator", "iw"])
+    >>> table.to_csv(f"{root}/pivot.csv", index=False)
+    >>> print(to_markdown(table, ["dataset", "estimator", "iw"], specs))
+    | data | estimator | K | test L_K (nats), max | runs |
+    | --- | --- | --- | ---: | ---: |
+    | digits | VIMCO (arithmetic) | 16 | -89.0 ± 1.4 | 2 |
+    <BLANKLINE>
+    Mean ± standard deviation over the runs (seeds) of each row.
+    <BLANKLINE>
 """
 from __future__ import annotations
 
@@ -41,7 +60,7 @@ def pivot_table(exp: Experiment, specs: Sequence[PivotSpec], keys: Sequence[str]
     wide = exp.configs[list(keys)].join(wide, how="inner")
     by = list(keys) if keys else np.zeros(len(wide), dtype=int)
     grouped = wide.groupby(by, dropna=False, sort=False)
-    out = grouped.size().rename("runs").to_frame()
+    out = grouped.size().to_frame("runs")
     for spec in specs:
         if spec.name not in wide.columns:
             continue

@@ -8,7 +8,7 @@
 - :mod:`~ovis.sweep.backends`: local worker processes, or Ray tasks.
 - :mod:`~ovis.sweep.manager`, :mod:`~ovis.sweep.dbutils`: the two commands.
 
-Example::
+Usage (shell)::
 
     python manager.py --exp mini --processes 2
     python dbutils.py --exp mini --check

@@ -7,10 +7,12 @@ ignored with a note when unavailable). At most ``max_gpus`` GPUs are taken
 gets ``processes`` worker slots; a GPU slot pins its worker with
 ``CUDA_VISIBLE_DEVICES``.
 
-Example::
-
-    for slot in worker_slots(processes=2, max_gpus=0):
-        print(slot.device, slot.env)     # cpu {'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1'}
+Example:
+    >>> from ovis.sweep.devices import worker_slots
+    >>> for slot in worker_slots(processes=2, max_gpus=0):
+    ...     print(slot.device, slot.env)
+    cpu {'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1'}
+    cpu {'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1'}
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import List, Optional
 
+from ..runs import atomic_copy
 from .backends import RunOptions
 from .devices import worker_slots
 from .display import Progress, summary_line
@@ -113,12 +114,6 @@ def remove_experiment(queue: JobQueue) -> None:
         shutil.rmtree(queue.exp_dir)
 
 
-def _copy_atomic(src: str, dest: str) -> None:
-    tmp = dest + f".tmp-{os.getpid()}"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-
-
 def prepare(args: argparse.Namespace, queue: JobQueue, spec_source: str, exp: str) -> SweepSpec:
     """Everything before the workers start: folder, snapshots, meta, new jobs, requeue."""
     if args.purge_lock and queue.purge_lock():
@@ -135,7 +130,7 @@ def prepare(args: argparse.Namespace, queue: JobQueue, spec_source: str, exp: st
     spec_copy = os.path.join(queue.exp_dir, SPEC_NAME)
     if args.update_exp or not os.path.exists(spec_copy):
         spec = load_spec(spec_source)
-        _copy_atomic(spec_source, spec_copy)
+        atomic_copy(spec_source, spec_copy)
     else:
         spec = load_spec(spec_copy)
         if os.path.exists(spec_source):

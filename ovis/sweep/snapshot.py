@@ -8,9 +8,15 @@ the snapshot with the snapshot first on ``PYTHONPATH``, so editing the working
 tree during a sweep does not change what later jobs run. ``--update_lib``
 replaces the snapshot (jobs already running keep the modules they loaded).
 
-Example::
-
-    snapshot_code("runs/mini/snapshot", project_dir=".", scripts=["run.py"])
+Example:
+    >>> import os, tempfile
+    >>> from ovis.sweep.snapshot import snapshot_code
+    >>> project = tempfile.mkdtemp()
+    >>> open(os.path.join(project, "run.py"), "w").close()
+    >>> dest = snapshot_code(os.path.join(project, "runs", "mini", "snapshot"), project_dir=project,
+    ...                      scripts=["run.py"])
+    >>> sorted(os.listdir(dest))
+    ['MANIFEST.json', 'ovis', 'run.py']
 """
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ import shutil
 import subprocess
 import time
 from typing import Iterable, List, Optional
+
+from ..runs import atomic_replace
 
 __all__ = ["snapshot_code", "ENTRY_SCRIPTS", "SNAPSHOT_NAME"]
 
@@ -81,7 +89,7 @@ def snapshot_code(dest: str, project_dir: str, scripts: Iterable[str] = (),
         json.dump(manifest, f, indent=1)
     old = dest + f".old-{os.getpid()}"
     if os.path.exists(dest):
-        os.replace(dest, old)
-    os.replace(tmp, dest)
+        atomic_replace(dest, old)
+    atomic_replace(tmp, dest)
     shutil.rmtree(old, ignore_errors=True)
     return dest

@@ -19,10 +19,13 @@ value becomes one argument (``str(value)``). With ``pass_run_flags`` the
 worker appends ``--exp --root --data_root --id`` to every job, so these flags
 may not appear in the file.
 
-Example::
-
-    spec = load_spec("experiments/mini.json")
-    jobs = expand_jobs(spec)      # [JobSpec(script='run.py', args=[...]), ...]
+Example:
+    >>> from ovis.sweep.spec import expand_jobs, parse_spec
+    >>> spec = parse_spec({"description": "two estimators, two K", "global": "--nsteps 300",
+    ...                    "args": ["--estimator ovis-gamma1", "--estimator reinforce"], "parameters": {"iw": [5, 20]}})
+    >>> jobs = expand_jobs(spec)
+    >>> len(jobs), jobs[0].script, " ".join(jobs[0].args)
+    (4, 'run.py', '--estimator ovis-gamma1 --iw 5 --nsteps 300')
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A TinyDB storage that never leaves a half-written file behind.
 
-Every write goes to a temporary file in the same directory, is flushed and
-``fsync``-ed, then moved over the database with :func:`os.replace` (atomic on
+Every write goes through :func:`ovis.runs.atomic_write`: a temporary file in the
+same directory, flushed and ``fsync``-ed, then moved over the database (atomic on
 POSIX). A reader therefore sees either the previous or the next complete JSON
 document, never a mix, which is why reads need no lock. After a power cut the
 file holds one of the recent complete versions (the directory is not
@@ -13,19 +13,25 @@ never repaired or overwritten: :meth:`AtomicJSONStorage.read` raises
 :class:`QueueCorruptError`, and since TinyDB reads before every write, nothing
 is written either.
 
-Example::
-
-    from tinydb import TinyDB
-    db = TinyDB("runs/mini/queue.json", storage=AtomicJSONStorage)
+Example:
+    >>> import os, tempfile
+    >>> from tinydb import TinyDB
+    >>> path = os.path.join(tempfile.mkdtemp(), "queue.json")
+    >>> db = TinyDB(path, storage=AtomicJSONStorage)
+    >>> db.insert({"id": 1, "state": "queued"})
+    1
+    >>> read_json_file(path)
+    {'_default': {'1': {'id': 1, 'state': 'queued'}}}
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Dict, Optional
 
 from tinydb.storages import Storage
+
+from ..runs import atomic_write
 
 __all__ = ["AtomicJSONStorage", "QueueCorruptError", "read_json_file"]
 
@@ -78,19 +84,7 @@ class AtomicJSONStorage(Storage):
         directory = os.path.dirname(self.path)
         os.makedirs(directory, exist_ok=True)
         payload = json.dumps(data, separators=(",", ":"), sort_keys=False).encode()
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(self.path) + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(self.path, lambda f: f.write(payload), binary=True)
 
     def close(self) -> None:
         pass

@@ -6,7 +6,7 @@ TensorBoard events (tags ``split:group/name``), ``checkpoint.pt`` (written at ea
 evaluation) and ``status.json``. Running the same command again resumes from the
 checkpoint; with ``--deterministic`` the result is the same as an uninterrupted run.
 
-Example::
+Usage (shell)::
 
     python run.py --dataset digits --model sbn --estimator ovis-gamma1 --iw 16 --nsteps 2000
 """
@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-__all__ = ["add_arguments", "build_parser", "parse_args", "main", "run_id", "config_from_args", "identity_differences",
+__all__ = ["add_arguments", "build_parser", "parse_args", "run_id", "config_from_args", "identity_differences",
            "NON_IDENTITY_FLAGS", "DEFAULTS"]
 
 #: flags that may change between the first run and a resume (where and how a run executes,
@@ -212,10 +212,3 @@ def identity_differences(previous: Dict[str, Any], current: Dict[str, Any]) -> L
     old = {k: previous.get(k, DEFAULTS.get(k)) for k in keys}
     new = {k: current.get(k, DEFAULTS.get(k)) for k in keys}
     return [f"--{k}: {old[k]!r} -> {new[k]!r}" for k in keys if old[k] != new[k]]
-
-
-def main(args: argparse.Namespace) -> int:
-    """Entry point of ``ovis run`` / ``run.py``: train (or resume) the run; returns the exit code."""
-    from .loop import run
-
-    return run(args)

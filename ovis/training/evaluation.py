@@ -29,7 +29,7 @@ Diagnostics = Dict[str, Dict[str, Tensor]]
 def evaluate_bound(model: nn.Module, x: Tensor, iw: int, max_rows: int = 1 << 15) -> Diagnostics:
     """Diagnostics of the IW bound with ``iw`` particles, per data point.
 
-    Args:
+    Arguments:
         model: a :class:`~ovis.models.TemplateModel`.
         x: observations ``[bs, *dims]``.
         iw: particles K.

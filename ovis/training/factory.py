@@ -18,6 +18,9 @@ flag          vae                         sbn                                 to
 
 Toy data sets and models share their ground truth: ``--N`` also sets the toy data set's ``C``/``D``,
 and the gaussian-toy model gets ``true_seed = --data_seed``.
+
+Any other model of :data:`ovis.models.MODELS` (one registered by a user) gets each given flag as
+the option of the same name (``--prior`` as ``latent``); a flag it has no option for is an error.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ MODEL_ALIASES: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "gmm": ("gmm-toy", {}),
 }
 _TOYS = ("gmm-toy", "gaussian-toy")
+#: the models of the table above; any other registered model gets the flags of its option names
+_BUILT_IN = ("vae", "sbn", *_TOYS)
 
 
 def resolve_names(config: Mapping[str, Any]) -> Tuple[str, str, Dict[str, Any]]:
@@ -75,6 +80,8 @@ def model_hparams(config: Mapping[str, Any]) -> Dict[str, Any]:
     _, model, hp = resolve_names(config)
     N, K, depth, nlayers, hdim = (config.get(k) for k in ("N", "K", "depth", "nlayers", "hdim"))
     prior = config.get("prior")
+    if model not in _BUILT_IN:
+        return _generic_hparams(model, config, hp)
     if model != "sbn" and depth not in (None, 1):
         raise _reject(model, "depth", depth, "only the sbn has several stochastic layers")
     if model == "vae":
@@ -110,6 +117,26 @@ def model_hparams(config: Mapping[str, Any]) -> Dict[str, Any]:
             raise _reject(model, flag, value, "only the vae uses it")
     if model in _TOYS and prior is not None:
         raise _reject(model, "prior", prior, "the toy models have a fixed prior")
+    return hp
+
+
+def _generic_hparams(model: str, config: Mapping[str, Any], hp: Dict[str, Any]) -> Dict[str, Any]:
+    """A model registered outside this table: each given flag goes to the option of the same name
+    (``--prior`` to ``latent``); a flag the model has no option for is an error."""
+    from ..models import MODELS
+
+    options = MODELS.get(model).options()  # unknown model: the registry's error lists the valid ones
+    flags = (("N", "N"), ("K", "K"), ("depth", "depth"), ("nlayers", "nlayers"), ("hdim", "hdim"),
+             ("likelihood", "likelihood"), ("prior", "latent"), ("learn_prior", "learn_prior"))
+    for flag, key in flags:
+        value = config.get(flag)
+        if flag == "learn_prior" and not value:  # a store_true flag: False means not given
+            value = None
+        if value is None:
+            continue
+        if key not in options:
+            raise _reject(model, flag, value, f"the model has no option {key!r} (its options: {list(options)})")
+        hp[key] = value
     return hp
 
 

@@ -1,6 +1,6 @@
 """The training loop of ``run.py``: build, resume, train, evaluate, checkpoint, report the status.
 
-:func:`run` owns a run directory (see :mod:`ovis.training.logging`). Its life::
+:func:`run` owns a run directory, through :class:`ovis.runs.Run` (see :mod:`ovis.runs`). Its life::
 
     config.json written, status 'running'
     └─ build data, model, estimator, optimizer; load checkpoint.pt if there is one
@@ -15,10 +15,8 @@ checkpoint stay on disk. SIGTERM (e.g. from the sweep worker) stops it the same 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import signal
 import sys
 import time
 import traceback
@@ -29,12 +27,13 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from ..runs import Run, RunConflict, RunDirectory, Terminated, failure, save_checkpoint, set_rng_states
+from ..runs import summary as run_summary
+from ..runs import terminate_on_sigterm
 from . import factory
 from .arguments import config_from_args, identity_differences, run_id
-from .checkpoints import load_checkpoint, save_checkpoint, set_rng_states
 from .data import EpochBatches, eval_indices, fetch, mix_seed
 from .evaluation import evaluate_split, to_floats
-from .logging import RunDirectory
 from .schedules import alpha_schedule, lr_milestones
 
 __all__ = ["run", "Trainer", "TrainingFailure", "run_directory"]
@@ -49,10 +48,6 @@ _EVAL_TAGS = {"train": 1, "valid": 2, "test": 3, "grads": 4, "au": 5}
 
 class TrainingFailure(RuntimeError):
     """The run cannot go on (non-finite loss or gradient, signal); the message names the step and why."""
-
-
-class _Terminated(BaseException):
-    pass
 
 
 def run_directory(config: Dict[str, Any]) -> str:
@@ -312,36 +307,6 @@ class Trainer:
         self.dir.set_status("running", f"step {self.step}/{self.nsteps}", self.step)
 
 
-def summary(metrics_path: str, run_path: str, metric: str = "loss/L_k") -> str:
-    """One line: the test (else valid) ``L_K`` at the first and the last evaluation of a run."""
-    records: Dict[str, list] = {}
-    try:
-        with open(metrics_path) as f:
-            for line in f:
-                record = json.loads(line)
-                if record.get(metric) is not None:
-                    records.setdefault(record.get("split"), []).append((record["step"], record[metric]))
-    except (OSError, ValueError):
-        return f"run directory: {run_path}"
-    for split in ("test", "valid", "train"):
-        points = records.get(split)
-        if points:
-            (s0, v0), (s1, v1) = points[0], points[-1]
-            return (f"{split} L_K: {v0:.3f} nats at step {s0} -> {v1:.3f} nats at step {s1} "
-                    f"({len(points)} evaluations); run directory: {run_path}")
-    return f"run directory: {run_path}"
-
-
-def _install_sigterm() -> Any:
-    def handler(signum, frame):
-        raise _Terminated()
-
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        return None
-
-
 def run(args: argparse.Namespace, build_datasets: Optional[DatasetsBuilder] = None,
         build_model: Optional[ModelBuilder] = None) -> int:
     """Train (or resume, or skip if finished) the run described by ``args``; returns the exit code.
@@ -349,62 +314,46 @@ def run(args: argparse.Namespace, build_datasets: Optional[DatasetsBuilder] = No
     Arguments:
         args: parsed flags (:func:`ovis.training.arguments.parse_args`).
         build_datasets, build_model: replace the defaults of :mod:`ovis.training.factory`.
+
+    Returns:
+        0 (finished, or already finished), 1 (failed), 2 (the run directory holds a run with
+        other flags), 130 (interrupted), 143 (SIGTERM).
     """
     config = config_from_args(args)
-    directory = RunDirectory(run_directory(config))
-    previous = directory.read_config()
-    if previous is not None:
-        diffs = identity_differences(previous, config)
-        if diffs:
-            print(f"run directory {directory.path} holds a run with other flags ({'; '.join(diffs)}); "
-                  f"use another --id or --exp, or remove the directory", file=sys.stderr)
-            return 2
-    status = directory.read_status() or {}
-    if status.get("status") == "success" and os.path.exists(directory.checkpoint_path):
-        print(f"run {directory.path} already finished (step {status.get('step')}); nothing to do", file=sys.stderr)
-        return 0
-    directory.write_config(config)
-    directory.set_status("running", "starting", int(status.get("step", 0) or 0))
-    trainer: Optional[Trainer] = None
-    previous_handler = _install_sigterm()
+    lifecycle = Run(run_directory(config), config, differences=identity_differences)
+    directory = lifecycle.directory
     try:
-        trainer = Trainer(config, directory, build_datasets=build_datasets, build_model=build_model)
-        state = load_checkpoint(directory.checkpoint_path, map_location=trainer.device)
-        if state is not None:
-            trainer.load_state_dict(state)
-            directory.truncate_metrics(trainer.step)
-            directory.open_writer(purge_step=trainer.step + 1)
+        if not lifecycle.begin():
+            print(f"run {directory.path} already finished (step {lifecycle.step}); nothing to do", file=sys.stderr)
+            return 0
+    except RunConflict as err:
+        print(f"run directory {err.path} holds a run with other flags ({'; '.join(err.differences)}); "
+              f"use another --id or --exp, or remove the directory", file=sys.stderr)
+        return 2
+    trainer: Optional[Trainer] = None
+    with terminate_on_sigterm():
+        try:
+            trainer = Trainer(config, directory, build_datasets=build_datasets, build_model=build_model)
+            state = lifecycle.resume(map_location=trainer.device)
+            if state is not None:
+                trainer.load_state_dict(state)
+                if not config["silent"]:
+                    print(f"resuming {directory.path} at step {trainer.step}", file=sys.stderr)
+            lifecycle.running(f"step {trainer.step}/{trainer.nsteps}", trainer.step)
+            trainer.train(progress=not config["silent"])
+            lifecycle.succeed(f"finished {trainer.nsteps} steps", trainer.step)
             if not config["silent"]:
-                print(f"resuming {directory.path} at step {trainer.step}", file=sys.stderr)
-        else:
-            directory.clear_outputs()
-            directory.open_writer()
-        directory.set_status("running", f"step {trainer.step}/{trainer.nsteps}", trainer.step)
-        trainer.train(progress=not config["silent"])
-        directory.set_status("success", f"finished {trainer.nsteps} steps", trainer.step)
-        if not config["silent"]:
-            print(summary(directory.metrics_path, directory.path))
-        return 0
-    except (TrainingFailure, _Terminated, KeyboardInterrupt) as err:
-        step = trainer.step if trainer is not None else int(status.get("step", 0) or 0)
-        if isinstance(err, _Terminated):
-            message, code = f"terminated by SIGTERM at step {step}", 143
-        elif isinstance(err, KeyboardInterrupt):
-            message, code = f"interrupted at step {step}", 130
-        else:
-            message, code = str(err), 1
-        directory.set_status("failed", message, step)
-        print(f"run {directory.path} failed: {message}", file=sys.stderr)
-        return code
-    except Exception as err:
-        step = trainer.step if trainer is not None else int(status.get("step", 0) or 0)
-        where = f"at step {step}" if trainer is not None else "while setting up"
-        message = f"{type(err).__name__} {where}: {err}"
-        directory.set_status("failed", message, step)
-        traceback.print_exc()
-        print(f"run {directory.path} failed: {message}", file=sys.stderr)
-        return 1
-    finally:
-        directory.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+                print(run_summary(directory))
+            return 0
+        except (Exception, Terminated, KeyboardInterrupt) as err:
+            step = trainer.step if trainer is not None else lifecycle.step
+            expected = isinstance(err, (TrainingFailure, Terminated, KeyboardInterrupt))
+            message, code = (str(err), 1) if isinstance(err, TrainingFailure) else \
+                failure(err, step, setting_up=trainer is None)
+            lifecycle.fail(message, step)
+            if not expected:
+                traceback.print_exc()
+            print(f"run {directory.path} failed: {message}", file=sys.stderr)
+            return code
+        finally:
+            lifecycle.close()

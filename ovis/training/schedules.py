@@ -25,9 +25,9 @@ def alpha_schedule(step: int, alpha_init: float, alpha_final: float = 0.0, warmu
 
     ``warmup = 0``: ``alpha_final`` at every step. Both values must be < 1.
 
-    Example::
-
-        alpha_schedule(500, alpha_init=0.9, warmup=1000, mode="linear")   # 0.45
+    Example:
+        >>> round(alpha_schedule(500, alpha_init=0.9, warmup=1000, mode="linear"), 6)
+        0.45
     """
     if mode not in WARMUP_MODES:
         raise ValueError(f"warmup mode {mode!r} is invalid; expected one of {list(WARMUP_MODES)}")

@@ -72,3 +72,77 @@ def test_tvo_config_partition_depends_on_k():
     for K, beta1 in [(5, 5e-2), (20, 2e-1), (50, 3e-1)]:
         est = Estimator(iw=K, **cfg)
         assert est.partition(est.config)[1].item() == pytest.approx(beta1)
+
+
+@pytest.mark.parametrize("eid,number", [
+    ("ovis-gamma1e400", "1e400"),
+    ("ovis-gamma1e400-arithmetic", "1e400"),
+    ("ovis-S1e400-exclusive", "1e400"),
+    ("ovis-S1e400", "1e400"),
+    ("tvo-beta1e999", "1e999"),
+    ("tvo-part" + "9" * 30, "9" * 30),
+])
+def test_non_finite_or_overflowing_numbers_are_rejected(eid, number):
+    with pytest.raises(ValueError) as info:
+        parse_estimator_id(eid)
+    msg = str(info.value)
+    assert repr(eid) in msg and repr(number) in msg and "ovis-gamma{g}" in msg
+
+
+def test_large_finite_numbers_are_kept():
+    assert parse_estimator_id("ovis-gamma1e300")[1]["gamma"] == 1e300
+    assert parse_estimator_id("tvo-part" + str(2 ** 63 - 1))[1]["num_partition"] == 2 ** 63 - 1
+
+
+def test_register_estimator_adds_a_fixed_id():
+    import ovis.estimators.config as config
+    from ovis.estimators.pathwise import PathwiseIWAE
+    from ovis.estimators.vimco import Vimco as VimcoClass
+
+    class Renamed(PathwiseIWAE):
+        """IWAE under another name."""
+
+    try:
+        assert config.register_estimator("test-renamed")(Renamed) is Renamed
+        config.register_estimator("test-vimco-a", arithmetic=True)(VimcoClass)
+        assert parse_estimator_id("test-renamed") == (Renamed, {})
+        assert parse_estimator_id(" test-vimco-a ") == (VimcoClass, {"arithmetic": True})
+        est = parse_estimator_id("test-vimco-a")[0](iw=4, **parse_estimator_id("test-vimco-a")[1])
+        assert est.config["arithmetic"] is True
+        with pytest.raises(ValueError, match="already registered"):
+            config.register_estimator("test-renamed")
+        with pytest.raises(ValueError, match="'nope'.*'test-bogus'.*valid options"):
+            config.register_estimator("test-bogus", nope=1)(Renamed)
+        with pytest.raises(ValueError) as info:  # an unknown id lists the registered ones
+            parse_estimator_id("test-renamd")
+        assert "test-renamed" in str(info.value)
+    finally:  # leave the registry as the package defines it
+        for eid in ("test-renamed", "test-vimco-a"):
+            config.ESTIMATORS._entries.pop(eid, None)
+            config._PRESETS.pop(eid, None)
+
+
+@pytest.mark.parametrize("eid", ["ovis-gamma-new", "tvo-new", "tvo", "My-Id", "pathwise", "a b", "", "x-"])
+def test_register_estimator_rejects_bad_or_taken_ids(eid):
+    from ovis.estimators.config import register_estimator
+
+    with pytest.raises(ValueError, match=repr(eid).replace("(", r"\(")):
+        register_estimator(eid)
+
+
+def test_register_estimator_needs_an_estimator_class():
+    from ovis.estimators.config import register_estimator
+
+    with pytest.raises(ValueError, match="GradientEstimator"):
+        register_estimator("test-not-an-estimator")(dict)
+
+
+def test_config_and_reporting_share_one_grammar():
+    """The parser of the estimators and the display names read ids with the same module."""
+    import ovis.estimators.config as config
+    import ovis.reporting.naming as naming
+    from ovis import estimator_ids
+
+    assert config.parse_id is estimator_ids.parse_id and naming.parse_id is estimator_ids.parse_id
+    assert config.VALID_FORMS is estimator_ids.VALID_FORMS
+    assert set(estimator_ids.FIXED_IDS) <= set(config.ESTIMATORS.names())

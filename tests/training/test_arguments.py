@@ -4,7 +4,7 @@ import pytest
 
 from ovis.training.arguments import (DEFAULTS, NON_IDENTITY_FLAGS, build_parser, config_from_args,
                                      identity_differences, parse_args, run_id)
-from ovis.training.factory import model_hparams, resolve_names
+from ovis.training.factory import resolve_names
 
 SWEEP_FLAGS = ("estimator iw mc dataset model prior N nlayers depth hdim lr optimizer bs valid_bs test_bs nsteps "
                "lr_reduce_steps seed deterministic alpha_init warmup warmup_mode beta freebits eval_freq max_eval "
@@ -60,33 +60,6 @@ def test_identity_differences_ignore_execution_flags():
     b = config_from_args(parse_args(["--silent", "--root", "elsewhere", "--lr", "0.5"]))
     assert identity_differences(a, b) == ["--lr: 0.001 -> 0.5"]
     assert set(NON_IDENTITY_FLAGS) >= {"silent", "root", "exp", "id", "workers"}
-
-
-@pytest.mark.parametrize("argv,name,hparams", [
-    ([], "sbn", {"layers": (200,)}),
-    (["--model", "sbm", "--N", "50", "--depth", "3", "--nlayers", "0"], "sbn",
-     {"layers": (50, 50, 50), "connection": "linear"}),
-    (["--model", "sbn", "--nlayers", "1", "--hdim", "64"], "sbn", {"layers": (200,), "connection": "mlp", "hdim": 64}),
-    (["--model", "vae", "--prior", "categorical", "--N", "8", "--K", "4", "--nlayers", "2", "--hdim", "32",
-      "--learn_prior"], "vae", {"latent": "categorical", "N": 8, "K": 4, "nlayers": 2, "hdim": 32, "learn_prior": True}),
-    (["--model", "gaussian-vae", "--N", "20"], "vae", {"latent": "normal", "N": 20}),
-    (["--dataset", "gmm", "--N", "10", "--hdim", "16"], "gmm-toy", {"C": 10, "hdim": 16}),
-    (["--dataset", "gaussian-toy", "--data_seed", "3"], "gaussian-toy", {"true_seed": 3}),
-])
-def test_model_hyperparameters(argv, name, hparams):
-    config = config_from_args(parse_args(argv))
-    assert resolve_names(config)[1] == name
-    assert model_hparams(config) == hparams
-
-
-@pytest.mark.parametrize("argv", [["--model", "sbn", "--prior", "normal"], ["--model", "vae", "--depth", "2"],
-                                  ["--model", "sbn", "--K", "3"], ["--model", "sbn", "--nlayers", "2"],
-                                  ["--dataset", "gmm-toy", "--prior", "normal"]])
-def test_invalid_model_flags_name_the_flag(argv):
-    config = config_from_args(parse_args(argv))
-    flag = next(a for a in argv if a.startswith("--") and a not in ("--model", "--dataset"))
-    with pytest.raises(ValueError, match=flag):
-        model_hparams(config)
 
 
 def test_help_lists_every_flag(capsys):

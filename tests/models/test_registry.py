@@ -36,7 +36,7 @@ def test_unknown_name_lists_the_valid_ones():
 @pytest.mark.parametrize("name,bad", [("vae", "latent_dim"), ("sbn", "N"), ("gmm-toy", "D"),
                                       ("gaussian-toy", "C")])
 def test_unknown_hparam_lists_the_valid_ones(name, bad):
-    with pytest.raises(ValueError, match=f"unknown hyperparameter.*'{bad}'.*valid ones are"):
+    with pytest.raises(ValueError, match=f"unknown option.*'{bad}'.*for model '{name}'.*valid options are"):
         build_model(name, (1,), **{bad: 3})
 
 
@@ -45,3 +45,27 @@ def test_exports():
                  "VAE", "SBN", "GaussianMixtureToy", "GaussianToy", "build_model"]:
         assert name in models.__all__ and hasattr(models, name)
     assert not hasattr(models, "NeuralBaseline")  # a network the estimator trains: ovis.estimators
+
+
+def test_the_registry_lists_the_models_with_their_options():
+    assert models.MODELS.names() == ["gaussian-toy", "gmm-toy", "sbn", "vae"]
+    assert list(models.MODELS.get("gmm-toy").options()) == ["C", "scale", "hdim", "normalize_input"]
+    assert "input_shape" not in models.MODELS.get("vae").options()
+    listing = models.MODELS.describe()
+    assert "latent, N, K" in listing and listing.count("\n") == 3
+
+
+def test_a_decorated_class_is_a_model_by_name():
+    @models.MODELS.register("test-tiny", reserved=("input_shape",))
+    class Tiny(TemplateModel):
+        def __init__(self, input_shape, width: int = 2):
+            super().__init__()
+            self.input_shape, self.width = input_shape, width
+
+    try:
+        model = build_model("test-tiny", 5, width=3)
+        assert isinstance(model, Tiny) and model.input_shape == (5,) and model.width == 3
+        with pytest.raises(ValueError, match="'widht'.*did you mean 'width'"):
+            build_model("test-tiny", 5, widht=3)
+    finally:
+        models.MODELS._entries.pop("test-tiny")

@@ -1,4 +1,6 @@
 """Tests of ovis.datasets.get_datasets: names, options, items as float32 tensors."""
+import re
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -33,3 +35,22 @@ def test_unknown_option_lists_the_valid_ones(name, option):
 def test_invalid_binarization():
     with pytest.raises(ValueError, match="binarize='otsu'.*dynamic"):
         get_datasets("mnist", binarize="otsu")
+
+
+def test_a_decorated_loader_is_a_data_set_by_name():
+    from ovis.datasets.registry import RESERVED
+
+    @DATASETS.register("test-ones", reserved=RESERVED)
+    def load_ones(data_root="data", seed=0, download=False, n: int = 3):
+        """Ones."""
+        data = torch.ones(n, 2) * seed
+        return data, data[:1], data[:1]
+
+    try:
+        train, valid, test = get_datasets("test-ones", seed=2, n=4)
+        assert train.shape == (4, 2) and float(train[0, 0]) == 2.0
+        with pytest.raises(ValueError, match="'m'.*for data set 'test-ones'.*valid options are \\['n'\\]"):
+            get_datasets("test-ones", m=4)
+        assert re.search(r"^test-ones +Ones\.  \[n\]$", DATASETS.describe(), re.M)
+    finally:
+        DATASETS._entries.pop("test-ones")
