@@ -37,7 +37,9 @@ def evaluate_bound(model: nn.Module, x: Tensor, iw: int, max_rows: int = 1 << 15
 
     Returns:
         ``{'loss': {'loss', 'L_k', 'elbo', 'kl', 'nll', 'kl_q_p', 'ess'}}``, each ``[bs]``
-        (``loss = -L_k``), as :meth:`GradientEstimator.base_diagnostics` defines them.
+        (``loss = -L_k``), as :meth:`GradientEstimator.base_diagnostics` defines them, and the groups
+        of ``model.evaluation_metrics(x)`` where the model defines it (e.g. ``{'gmm': {...}}`` for
+        the Gaussian mixture toy), each ``[bs]``.
     """
     evaluator = Reinforce(mc=1, iw=1)
     bs = x.shape[0]
@@ -55,8 +57,16 @@ def evaluate_bound(model: nn.Module, x: Tensor, iw: int, max_rows: int = 1 << 15
                         torch.cat([p[2] for p in parts], 2), {})
         loss = -iw_bound(ev.log_wk(1.0)).mean(1)
         for name, value in GradientEstimator.base_diagnostics(ev, loss, beta=1.0)["loss"].items():
-            out.setdefault(name, []).append(value)
-    return {"loss": {name: torch.cat(values) for name, values in out.items()}}
+            out.setdefault(("loss", name), []).append(value)
+        metrics = getattr(model, "evaluation_metrics", None)
+        if callable(metrics):
+            for group, values in metrics(xs).items():
+                for name, value in values.items():
+                    out.setdefault((group, name), []).append(value.detach())
+    result: Dict[str, Dict[str, Tensor]] = {}
+    for (group, name), values in out.items():
+        result.setdefault(group, {})[name] = torch.cat(values)
+    return result
 
 
 def mean_diagnostics(parts: Mapping[str, Mapping[str, Tensor]]) -> Dict[str, Dict[str, float]]:

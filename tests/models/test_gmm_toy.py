@@ -23,9 +23,26 @@ def test_contract_and_diagnostics(C):
     assert out["z"][0].shape == (7, C) and torch.all(out["z"][0].sum(-1) == 1)
     assert out["posterior_mse"].shape == (7,) and out["prior_mse"].shape == ()
     assert not out["posterior_mse"].requires_grad
-    # the uniform initial prior is at a known distance from pi*
-    expected = ((1.0 / C - true_prior_probs(C)) ** 2).mean()
-    assert torch.isclose(out["prior_mse"], expected)
+    # the uniform initial prior is at a known distance from pi* (L2 norm, as the paper)
+    expected = sum((1.0 / C - p) ** 2 for p in true_prior_probs(C).tolist()) ** 0.5
+    assert torch.isclose(out["prior_mse"], torch.tensor(expected))
+
+
+def test_posterior_error_is_the_l2_norm_by_hand():
+    """Two data points, C = 2: q and p* written out, ||q - p*||_2 computed by hand."""
+    import math
+    model = GaussianMixtureToy(C=2)
+    x = torch.tensor([[4.0], [13.0]])
+    q = model.q(x).base_dist.probs
+    pi = true_prior_probs(2).tolist()
+    for i, xi in enumerate([4.0, 13.0]):
+        joint = [pi[c] * math.exp(-0.5 * ((xi - 10.0 * c) / 5.0) ** 2) for c in range(2)]
+        post = [j / sum(joint) for j in joint]
+        by_hand = math.sqrt(sum((float(q[i, c]) - post[c]) ** 2 for c in range(2)))
+        assert math.isclose(float(model(x)["posterior_mse"][i]), by_hand, rel_tol=1e-5)
+    metrics = model.evaluation_metrics(x)["gmm"]
+    assert torch.allclose(metrics["posterior_mse"], model(x)["posterior_mse"])
+    assert metrics["prior_mse"].shape == (2,)
 
 
 def test_prior_mse_is_zero_at_the_truth():
