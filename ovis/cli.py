@@ -25,6 +25,8 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "manager": ("ovis.sweep.manager", "run the job queue of a sweep (experiments/<exp>.json) locally or on Ray"),
     "dbutils": ("ovis.sweep.dbutils", "inspect and repair the job queue of an experiment"),
     "report": ("ovis.reporting.cli", "tables and figures (CSV, Markdown, PNG, PDF) from the runs of an experiment"),
+    "asymptotic-variance": ("ovis.analysis.asymptotic_cli",
+                            "gradient SNR against K on the linear Gaussian toy (the OVIS paper's figure 1)"),
 }
 
 

@@ -57,6 +57,8 @@ class GaussianToy(TemplateModel):
     Arguments:
         D: dimension of ``x`` and ``z``.
         true_seed: seed of the true mean ``mu_true`` (match the data generator's seed).
+        q_scale: the standard deviation of ``q`` (default ``sqrt(2/3)``: covariance ``2/3 I`` as the
+            paper's text says; the original code of Rainforth et al. and of OVIS uses ``2/3``).
 
     Attributes:
         inference_network: ``nn.Linear(D, D)``; its weight is ``A``, its bias ``b``.
@@ -74,11 +76,14 @@ class GaussianToy(TemplateModel):
         (torch.Size([8, 20]), torch.Size([]))
     """
 
-    def __init__(self, D: int = 20, true_seed: int = 0) -> None:
+    def __init__(self, D: int = 20, true_seed: int = 0, q_scale: float = Q_SCALE) -> None:
         super().__init__()
         if D < 1:
             raise ValueError(f"GaussianToy needs D >= 1, got D={D}")
+        if not q_scale > 0:
+            raise ValueError(f"q_scale={q_scale} is invalid; expected the standard deviation of q, > 0")
         self.D = int(D)
+        self.q_scale = float(q_scale)
         self.input_shape = (self.D,)
         self.inference_network = nn.Linear(self.D, self.D)
         self.generative_model = nn.ParameterDict({"mu": nn.Parameter(torch.empty(self.D))})
@@ -128,7 +133,7 @@ class GaussianToy(TemplateModel):
     def q(self, x: Tensor) -> Distribution:
         """``q(z|x) = N(A x + b, 2/3 I)``, batch ``[n]``, event ``[D]``."""
         loc = F.linear(x, self.A, self.b)
-        return Independent(Normal(loc, torch.full_like(loc, Q_SCALE)), 1)
+        return Independent(Normal(loc, torch.full_like(loc, self.q_scale)), 1)
 
     def prior(self, n: int, mu: Optional[Tensor] = None) -> Distribution:
         """``p(z) = N(mu, I)``, batch ``[n]``, event ``[D]``."""
@@ -163,11 +168,12 @@ class GaussianToy(TemplateModel):
 
 
 @MODELS.register("gaussian-toy", reserved=("input_shape",), help="the linear Gaussian toy model (D from input_shape)")
-def build_gaussian_toy(input_shape: Tuple[int, ...], D: Optional[int] = None, true_seed: int = 0) -> GaussianToy:
+def build_gaussian_toy(input_shape: Tuple[int, ...], D: Optional[int] = None, true_seed: int = 0,
+                       q_scale: float = Q_SCALE) -> GaussianToy:
     """The :class:`GaussianToy` for observations of ``input_shape = (D,)`` (``D``, if given, must agree)."""
     if len(input_shape) != 1:
         raise ValueError(f"gaussian-toy observations are vectors: input_shape={tuple(input_shape)} is invalid; "
                          f"expected (D,)")
     if D is not None and D != input_shape[0]:
         raise ValueError(f"gaussian-toy: D={D} disagrees with input_shape={tuple(input_shape)}")
-    return GaussianToy(D=input_shape[0], true_seed=true_seed)
+    return GaussianToy(D=input_shape[0], true_seed=true_seed, q_scale=q_scale)

@@ -1,0 +1,122 @@
+"""The asymptotic-variance study (figure 1 of the OVIS paper): gradient SNR against K.
+
+On the linear Gaussian toy of Rainforth et al. (2018), with the parameters at the closed-form
+optimum perturbed by ``eps * N(0, 1)``, draw gradient samples of the inference network for each
+estimator and number of particles K, and report their SNR, variance and DSNR. The claim under
+test: with a good control variate the SNR of the score-function gradient of the IW bound grows
+like ``sqrt(K)``, while the pathwise IWAE gradient's falls like ``1 / sqrt(K)``. Slopes are
+fitted on log-log axes by least squares, with their standard errors.
+
+References:
+    Rainforth et al. (2018), Tighter Variational Bounds are Not Necessarily Better,
+    arXiv:1802.04537 (section 5: D = 20, 1,024 data points).
+    Lievin, Dittadi, Christensen, Winther (2020), Optimal Variance Control of the Score Function
+    Gradient Estimator for Importance Weighted Bounds, NeurIPS, arXiv:2008.01998 (figure 1).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..estimators.config import parse_estimator_id
+from ..models.gaussian_toy import GaussianToy, sample_gaussian_toy
+from .gradients import get_gradients_statistics
+
+__all__ = ["StudyPoint", "perturbed_toy", "study_point", "fit_slope", "log_grid", "ESTIMATORS"]
+
+#: the estimators of the paper's figure 1
+ESTIMATORS = ("pathwise-iwae", "dreg", "vimco-arithmetic", "ovis-gamma0", "ovis-gamma1", "ovis-S1-exclusive",
+              "ovis-S10-exclusive", "ovis-S50-exclusive")
+
+
+@dataclasses.dataclass
+class StudyPoint:
+    """The statistics of one (estimator, K) pair."""
+
+    estimator: str
+    K: int
+    snr: float
+    variance: float
+    dsnr: float
+    magnitude: float
+    samples: int
+    points: int
+    seconds: float
+    seed: int
+
+
+def log_grid(low: int, high: int, count: int) -> List[int]:
+    """About ``count`` integers spaced evenly in log between ``low`` and ``high`` (both included).
+
+    Example:
+        >>> log_grid(3, 1000, 6)
+        [3, 10, 31, 98, 313, 1000]
+    """
+    values = [round(math.exp(math.log(low) + (math.log(high) - math.log(low)) * i / (count - 1)))
+              for i in range(count)]
+    return sorted(set(values))
+
+
+def perturbed_toy(D: int = 20, points: int = 1024, eps: float = 0.01, q_scale: Optional[float] = None,
+                  seed: int = 0) -> Tuple[GaussianToy, torch.Tensor]:
+    """The toy at its optimum for ``points`` data points, parameters perturbed by ``eps * N(0, 1)``."""
+    generator = torch.Generator().manual_seed(seed)
+    model = GaussianToy(D=D, true_seed=seed, **({} if q_scale is None else {"q_scale": q_scale}))
+    x = sample_gaussian_toy(points, model.mu_true, generator=generator)
+    model.set_optimum(x)
+    optimum = model.optimal_parameters()
+    with torch.no_grad():
+        model.generative_model["mu"].copy_(optimum["mu"] + eps * torch.randn(D, generator=generator))
+        model.inference_network.weight.copy_(optimum["A"] + eps * torch.randn(D, D, generator=generator))
+        model.inference_network.bias.copy_(optimum["b"] + eps * torch.randn(D, generator=generator))
+    return model, x
+
+
+def study_point(estimator_id: str, K: int, model: GaussianToy, x: torch.Tensor, samples: int,
+                seed: int = 0, batch_size: Optional[int] = None) -> StudyPoint:
+    """SNR, variance, DSNR and magnitude of ``samples`` gradients of the inference network at K."""
+    Estimator, config = parse_estimator_id(estimator_id)
+    estimator = Estimator(mc=1, iw=K, **config)
+    start = time.perf_counter()
+    stats, _ = get_gradients_statistics(estimator, model, x, mc_samples=samples, key_filter="inference_network",
+                                        seed=seed, batch_size=batch_size)
+    g = stats["grads"]
+    return StudyPoint(estimator_id, K, float(g["snr"]), float(g["variance"]), float(g["dsnr"]), float(g["magnitude"]),
+                      samples, x.shape[0], time.perf_counter() - start, seed)
+
+
+def fit_slope(Ks: Sequence[float], values: Sequence[float]) -> Tuple[float, float]:
+    """Least-squares slope of ``log value`` against ``log K`` and its standard error.
+
+    Example:
+        >>> slope, se = fit_slope([1, 10, 100], [1.0, 10 ** 0.5, 10.0])
+        >>> round(slope, 6), round(se, 6)
+        (0.5, 0.0)
+    """
+    if len(Ks) < 3:
+        raise ValueError(f"a slope with a standard error needs at least 3 values of K, got {len(Ks)}")
+    u = torch.tensor([math.log(k) for k in Ks], dtype=torch.float64)
+    v = torch.tensor([math.log(max(val, 1e-300)) for val in values], dtype=torch.float64)
+    u0 = u - u.mean()
+    slope = float((u0 * (v - v.mean())).sum() / (u0 ** 2).sum())
+    residual = v - v.mean() - slope * u0
+    se = math.sqrt(float((residual ** 2).sum()) / (len(Ks) - 2) / float((u0 ** 2).sum()))
+    return slope, se
+
+
+def slopes(points: Iterable[StudyPoint], metric: str = "snr") -> Dict[str, Tuple[float, float, int]]:
+    """``{estimator: (slope, standard error, number of K)}`` of ``metric`` against K."""
+    by: Dict[str, List[StudyPoint]] = {}
+    for p in points:
+        by.setdefault(p.estimator, []).append(p)
+    out = {}
+    for name, ps in by.items():
+        ps = sorted(ps, key=lambda p: p.K)
+        if len(ps) >= 3:
+            slope, se = fit_slope([p.K for p in ps], [getattr(p, metric) for p in ps])
+            out[name] = (slope, se, len(ps))
+    return out

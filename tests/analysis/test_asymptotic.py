@@ -1,0 +1,42 @@
+"""ovis.analysis.asymptotic: the study's pieces (toy at its optimum, slopes) and its command line."""
+import math
+
+import pytest
+import torch
+
+from ovis.analysis.asymptotic import fit_slope, log_grid, perturbed_toy, slopes, study_point
+
+def test_fit_slope_recovers_a_power_law_and_its_error():
+    Ks = [3, 10, 30, 100]
+    slope, se = fit_slope(Ks, [2.0 * k ** -0.5 for k in Ks])
+    assert math.isclose(slope, -0.5, abs_tol=1e-12) and se < 1e-12
+    noisy = [2.0 * k ** 0.5 * f for k, f in zip(Ks, [1.1, 0.9, 1.05, 0.97])]
+    slope, se = fit_slope(Ks, noisy)
+    assert abs(slope - 0.5) < 3 * se + 0.05 and se > 0
+    with pytest.raises(ValueError, match="at least 3 values"):
+        fit_slope([3, 10], [1.0, 2.0])
+
+
+def test_log_grid():
+    assert log_grid(3, 1000, 6)[0] == 3 and log_grid(3, 1000, 6)[-1] == 1000
+    assert log_grid(1, 4, 10) == [1, 2, 3, 4]
+
+
+def test_perturbed_toy_is_near_its_optimum():
+    model, x = perturbed_toy(D=5, points=64, eps=0.01, seed=1)
+    assert x.shape == (64, 5)
+    mse = model.parameter_mse()
+    assert 0 < float(mse["mse_phi"]) < 1e-3 and 0 < float(mse["mse_theta"]) < 1e-3
+    model, _ = perturbed_toy(D=5, points=64, q_scale=2 / 3)
+    assert model.q(x).base_dist.scale[0, 0] == pytest.approx(2 / 3)
+
+
+def test_pathwise_snr_falls_and_ovis_snr_grows_with_k():
+    """The paper's claim at small scale (D = 5, 64 points, K in {3, 10, 30}, a fixed seed): OVIS's SNR grows
+    like sqrt(K); pathwise IWAE's does not grow (its -1/2 slope needs more K and samples than a unit test)."""
+    model, x = perturbed_toy(D=5, points=64, seed=0)
+    points = [study_point(e, K, model, x, samples=40, seed=0) for e in ("pathwise-iwae", "ovis-gamma0")
+              for K in (3, 10, 30)]
+    fitted = slopes(points)
+    assert fitted["ovis-gamma0"][0] > 0.4
+    assert fitted["ovis-gamma0"][0] > fitted["pathwise-iwae"][0] + 0.3
