@@ -146,7 +146,7 @@ class GaussianMixtureToy(TemplateModel):
     @torch.no_grad()
     def errors(self, x: Tensor, q_probs: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """``{'posterior_mse': ||q(.|x) - p*(.|x)||_2 [n], 'prior_mse': ||softmax(theta) - pi*||_2 []}``."""
-        q_probs = self.q(x).base_dist.probs if q_probs is None else q_probs
+        q_probs = self.q(x).probs if q_probs is None else q_probs
         posterior = (q_probs - self.true_posterior(x)).norm(dim=-1)
         prior = (torch.softmax(self.generative_model["logits"], -1) - self.true_probs).norm()
         return {"posterior_mse": posterior, "prior_mse": prior}

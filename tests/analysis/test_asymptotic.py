@@ -6,6 +6,7 @@ import torch
 
 from ovis.analysis.asymptotic import fit_slope, log_grid, perturbed_toy, slopes, study_point
 
+
 def test_fit_slope_recovers_a_power_law_and_its_error():
     Ks = [3, 10, 30, 100]
     slope, se = fit_slope(Ks, [2.0 * k ** -0.5 for k in Ks])

@@ -33,7 +33,7 @@ def test_posterior_error_is_the_l2_norm_by_hand():
     import math
     model = GaussianMixtureToy(C=2)
     x = torch.tensor([[4.0], [13.0]])
-    q = model.q(x).base_dist.probs
+    q = model.q(x).probs
     pi = true_prior_probs(2).tolist()
     for i, xi in enumerate([4.0, 13.0]):
         joint = [pi[c] * math.exp(-0.5 * ((xi - 10.0 * c) / 5.0) ** 2) for c in range(2)]
@@ -49,7 +49,7 @@ def test_prior_mse_is_zero_at_the_truth():
     model = GaussianMixtureToy(C=5)
     with torch.no_grad():
         model.generative_model["logits"].copy_(true_prior_probs(5).log())
-    assert model(sample_gmm_toy(3, 5))["prior_mse"] < 1e-12
+    assert model(sample_gmm_toy(3, 5))["prior_mse"] < 1e-6  # an L2 norm of float32 probabilities
 
 
 def test_true_posterior_is_bayes_rule():

@@ -65,3 +65,17 @@ def test_evaluate_split_averages_the_points():
     assert set(out) == {"loss"} and isinstance(out["loss"]["L_k"], float)
     assert out["loss"]["loss"] == pytest.approx(-out["loss"]["L_k"])
     assert model.training  # the mode is restored
+
+
+def test_model_metrics_are_evaluated_with_the_bound():
+    """A model's ``evaluation_metrics`` (the GMM toy's errors) come out as their own group, per data point."""
+    from ovis.models.gmm_toy import GaussianMixtureToy, sample_gmm_toy
+    from ovis.training.evaluation import evaluate_bound
+
+    torch.manual_seed(0)
+    model = GaussianMixtureToy(C=4)
+    x = sample_gmm_toy(6, 4)
+    out = evaluate_bound(model, x, iw=5, max_rows=8)  # chunked: 8 rows at a time
+    assert set(out) == {"loss", "gmm"}
+    torch.testing.assert_close(out["gmm"]["posterior_mse"], model.errors(x)["posterior_mse"])
+    assert out["gmm"]["prior_mse"].shape == (6,)
