@@ -24,6 +24,9 @@ __all__ = ["add_arguments", "build_parser", "parse_args", "run_id", "config_from
 #: flags that may change between the first run and a resume (where and how a run executes,
 #: not what it computes)
 NON_IDENTITY_FLAGS = ("root", "data_root", "exp", "id", "silent", "workers", "device", "threads")
+#: flags added after runs were first made, with the value that leaves a run's id as it was: at that value they
+#: are left out of the id, so existing run directories are still found (and resumed)
+LATER_FLAGS = {"eval_every": 0}
 
 
 def _integer(text: str) -> int:
@@ -132,6 +135,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--eval_freq", default=10, type=_non_negative_int,
                    help="evaluate (and write a checkpoint) every this many epochs, and at the end (0: only at "
                         "the end; default: %(default)s)")
+    g.add_argument("--eval_every", default=0, type=_non_negative_int,
+                   help="also evaluate (and write a checkpoint) every this many steps, so short runs have curves "
+                        "(0: off; default: %(default)s)")
     g.add_argument("--max_eval", default=1000, type=_integer,
                    help="data points evaluated per split (the train split uses a fixed random subset; "
                         "<= 0: all; default: %(default)s)")
@@ -198,7 +204,8 @@ def run_id(config: Dict[str, Any]) -> str:
         if given in (".", "..") or "/" in given or "\\" in given:
             raise ValueError(f"--id {given!r} is invalid; expected a directory name (no path separators)")
         return given
-    identity = {k: v for k, v in config.items() if k not in NON_IDENTITY_FLAGS}
+    identity = {k: v for k, v in config.items()
+                if k not in NON_IDENTITY_FLAGS and not (k in LATER_FLAGS and v == LATER_FLAGS[k])}
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
     readable = f"{config['dataset']}-{config['model'] or 'auto'}-{config['estimator']}-K{config['iw']}-" \
                f"seed{config['seed']}"

@@ -5,7 +5,7 @@
     config.json written, status 'running'
     └─ build data, model, estimator, optimizer; load checkpoint.pt if there is one
         └─ steps: alpha = schedule(step); loss = estimator(model, x, alpha=alpha); backward; step
-            └─ every --eval_freq epochs and at the end: evaluate train/valid/test, gradient
+            └─ every --eval_freq epochs, every --eval_every steps and at the end: evaluate train/valid/test, gradient
                statistics, active units -> metrics.jsonl + TensorBoard; then checkpoint.pt
     status 'success' | 'failed' (with the step and the reason)
 
@@ -203,7 +203,8 @@ class Trainer:
         return summary
 
     def train(self, progress: bool = True) -> None:
-        """Train up to ``nsteps``, evaluating before training, every ``--eval_freq`` epochs and at the end."""
+        """Train up to ``nsteps``, evaluating before training, every ``--eval_freq`` epochs, every
+        ``--eval_every`` steps, and at the end."""
         from tqdm import tqdm
 
         c = self.config
@@ -229,10 +230,13 @@ class Trainer:
                         last_postfix = now
                     if self.step >= self.nsteps:
                         break
+                    if c.get("eval_every", 0) > 0 and self.step % c["eval_every"] == 0:
+                        self.evaluate_and_checkpoint()
                 if self.position >= self.epoch_len:
                     self.epoch += 1
                     self.position = 0
-                    if c["eval_freq"] > 0 and self.epoch % c["eval_freq"] == 0 and self.step < self.nsteps:
+                    if c["eval_freq"] > 0 and self.epoch % c["eval_freq"] == 0 and self.step < self.nsteps \
+                            and self.last_eval_step != self.step:
                         self.evaluate_and_checkpoint()
             if self.last_eval_step != self.step:
                 self.evaluate_and_checkpoint()

@@ -164,3 +164,21 @@ def test_sigterm_marks_the_run_failed(tmp_path):
     assert proc.wait(timeout=30) == 143
     status = _status(run_dir)
     assert status["status"] == "failed" and status["message"].startswith("terminated by SIGTERM at step")
+
+
+def test_eval_every_gives_short_runs_curves(tmp_path):
+    """--eval_every 5 on a 20-step run (6 steps per epoch): evaluations at 0, 5, 10, 12 (epoch 2), 15, 20."""
+    code, run_dir = _run(tmp_path, "--nsteps", "20", "--eval_freq", "2", "--eval_every", "5")
+    assert code == 0
+    assert sorted({r["step"] for r in _metrics(run_dir)}) == [0, 5, 10, 12, 15, 20]
+
+
+def test_eval_every_at_its_default_leaves_run_ids_unchanged():
+    """A flag added later is left out of the id at its default, so existing run directories resume."""
+    from ovis.training.arguments import run_id
+
+    config = config_from_args(parse_args([*FAST, "--nsteps", "20"]))
+    assert config["eval_every"] == 0
+    before = {k: v for k, v in config.items() if k != "eval_every"}
+    assert run_id(config) == run_id(before)
+    assert run_id(dict(config, eval_every=5)) != run_id(config)
