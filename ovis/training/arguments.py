@@ -95,6 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--hdim", default=None, type=_positive_int, help="hidden units of each MLP layer")
     g.add_argument("--likelihood", default=None, help="observation model of the VAE (the model's choices)")
     g.add_argument("--learn_prior", action="store_true", help="learn the prior parameters (vae)")
+    g.add_argument("--posterior", default=None, choices=("gaussian", "maf", "nsf", "ffjord"),
+                   help="q(z|x) of the vae with --prior normal (ovis.models.posteriors; default: gaussian)")
 
     g = parser.add_argument_group("estimator")
     g.add_argument("--estimator", default="ovis-gamma1",
