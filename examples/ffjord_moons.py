@@ -34,7 +34,7 @@ def make_flow(exact: bool = True) -> FFJORD:
     return FFJORD(2, transforms=4, hidden=8, layers=3, base_scale=0.8, exact=exact, atol=1e-5, rtol=1e-3)
 
 
-def figure(flow: FFJORD, data: torch.Tensor, path: str, seed: int = 0) -> None:
+def figure(flow: FFJORD, data: torch.Tensor, path: str, seed: int = 0, resolution: int = 120) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -43,14 +43,14 @@ def figure(flow: FFJORD, data: torch.Tensor, path: str, seed: int = 0) -> None:
     flow.eval()
     with torch.no_grad():
         p = flow()
-        base = p.base.sample((2000,))
+        base = p.base.sample((20 * resolution,))
         ticks = torch.linspace(-2.4, 2.4, 9)
-        line = torch.linspace(-2.4, 2.4, 200)
+        line = torch.linspace(-2.4, 2.4, 2 * resolution)
         grid = [torch.stack([torch.full_like(line, v), line], -1) for v in ticks]
         grid += [torch.stack([line, torch.full_like(line, v)], -1) for v in ticks]
         samples = p.transform.inv(base)
         moved = [p.transform.inv(g) for g in grid]
-        xs, ys = np.linspace(-1.5, 2.5, 120), np.linspace(-1.0, 1.5, 90)
+        xs, ys = np.linspace(-1.5, 2.5, resolution), np.linspace(-1.0, 1.5, (3 * resolution) // 4)
         X, Y = np.meshgrid(xs, ys)
         pts = torch.as_tensor(np.stack([X.ravel(), Y.ravel()], -1), dtype=torch.float32)
         density = p.log_prob(pts).exp().reshape(X.shape).numpy()
@@ -84,10 +84,12 @@ def main(argv=None) -> Dict[str, float]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="docs/figures", help="directory of the figure and the JSON file")
+    parser.add_argument("--test_size", type=int, default=2048, help="held-out points (default 2048)")
+    parser.add_argument("--resolution", type=int, default=120, help="density grid points per axis (default 120)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train, test = moons(8192, args.seed), moons(2048, 10_000 + args.seed)
+    train, test = moons(8192, args.seed), moons(args.test_size, 10_000 + args.seed)
     flow = make_flow(exact=args.trace == "exact")
     start = time.perf_counter()
     history = fit_density(flow, train, epochs=args.epochs, batch_size=256, lr=1e-2, seed=args.seed,
@@ -102,7 +104,7 @@ def main(argv=None) -> Dict[str, float]:
               else seconds / len(history["loss"]) * 32}
     os.makedirs(args.out, exist_ok=True)
     tag = "" if args.trace == "exact" else "_hutchinson"
-    figure(flow, train, os.path.join(args.out, f"ffjord_moons{tag}.png"), args.seed)
+    figure(flow, train, os.path.join(args.out, f"ffjord_moons{tag}.png"), args.seed, args.resolution)
     with open(os.path.join(args.out, f"ffjord_moons{tag}.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: v for k, v in result.items() if k != "epoch_seconds"}))
