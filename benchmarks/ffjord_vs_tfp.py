@@ -26,7 +26,7 @@ N_TRAIN, N_TEST, BATCH = 8192, 2048, 256
 
 def data(seed: int):
     from sklearn.datasets import make_moons
-    train = make_moons(n_samples=N_TRAIN, noise=0.06, random_state=seed)[0].astype("float32")
+    train = make_moons(n_samples=int(os.environ.get("OVIS_MOONS_TRAIN", N_TRAIN)), noise=0.06, random_state=seed)[0].astype("float32")
     test = make_moons(n_samples=N_TEST, noise=0.06, random_state=10_000 + seed)[0].astype("float32")
     return train, test
 
@@ -93,7 +93,7 @@ def run_tfp(epochs: int, seed: int) -> dict:
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    dataset = tf.data.Dataset.from_tensor_slices(train).cache().shuffle(N_TRAIN, seed=seed).batch(BATCH)
+    dataset = tf.data.Dataset.from_tensor_slices(train).cache().shuffle(len(train), seed=seed).batch(BATCH)
     epoch_seconds = []
     for _ in range(epochs):
         start = time.perf_counter()
@@ -115,9 +115,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train_size", type=int, default=N_TRAIN, help="training points (default: the tutorial's 8192)")
     parser.add_argument("--tfp_python", default=os.environ.get("OVIS_TFP_PYTHON", "/work/venv-tfp/bin/python"))
     parser.add_argument("--side", choices=("ovis", "tfp"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ["OVIS_MOONS_TRAIN"] = str(args.train_size)  # read by data() in both sides' processes
     if args.side:
         result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, args.seed)
         print("RESULT " + json.dumps(result))
@@ -136,7 +138,7 @@ def main() -> int:
         results[side] = json.loads(line[len("RESULT "):])
     o, t = results["ovis"], results["tfp"]
     so, st = _median(o["epoch_seconds"]), _median(t["epoch_seconds"])
-    print(f"epochs {args.epochs}, seed {args.seed}, {t['versions']}")
+    print(f"epochs {args.epochs}, {args.train_size} training points, seed {args.seed}, {t['versions']}")
     print("| | held-out mean NLL | s/epoch (median) |")
     print("|---|---|---|")
     print(f"| ovis (zuko) | {o['test_nll']:.4f} | {so:.2f} |")

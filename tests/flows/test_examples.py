@@ -32,3 +32,12 @@ def test_bijector_gmm_quick(tmp_path):
     result = _load("bijector_gmm").main(["--steps", "30", "--out", str(tmp_path)])
     assert (tmp_path / "bijector_gmm.png").stat().st_size > 10_000
     assert result["steps"] == 30 and result["valid_nll"] < result["initial_valid_nll"]
+
+
+def test_tfp_benchmark_skips_cleanly_without_tfp(tmp_path):
+    import subprocess
+    import sys
+    script = EXAMPLES.parent / "benchmarks" / "ffjord_vs_tfp.py"
+    out = subprocess.run([sys.executable, str(script), "--tfp_python", str(tmp_path / "no-python")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("skipped: no TensorFlow Probability environment")
