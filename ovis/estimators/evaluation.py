@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Transform
 
 from .surrogate import freebits_mask
 
@@ -31,15 +31,42 @@ def expand_particles(x: Tensor, mc: int, iw: int) -> Tensor:
 
 
 def detach_distribution(dist: Distribution) -> Distribution:
-    """A shallow copy of ``dist`` whose parameters are detached (``log_prob`` has no parameter
-    gradient, but still depends on its argument). Used by STL and DReG (Roeder et al., 2017)."""
+    """``dist`` with its parameters held constant: ``log_prob`` has no parameter gradient but still
+    depends on its argument. Used by STL and DReG (Roeder et al., 2017).
+
+    A distribution with a ``detached()`` method (ovis's flow posteriors,
+    :class:`ovis.flows.posterior.FlowDistribution`) returns that; a simple distribution (tensor
+    parameters, possibly wrapped in ``Independent``) is copied with its tensors detached.
+
+    Raises:
+        TypeError: ``dist`` holds parameters that cannot be reached as tensors (transforms, modules,
+            functions: e.g. a ``TransformedDistribution`` or a zuko flow), which a copy would leave
+            attached, so the score term of ``log q`` would silently remain.
+    """
+    detached = getattr(dist, "detached", None)
+    if callable(detached):
+        return detached()
     new = copy.copy(dist)
     for key, val in list(vars(new).items()):
         if isinstance(val, Tensor):
             setattr(new, key, val.detach())
         elif isinstance(val, Distribution):
             setattr(new, key, detach_distribution(val))
+        elif _may_hold_parameters(val):
+            raise TypeError(
+                f"cannot detach the parameters of {type(dist).__name__}: its attribute {key!r} is a "
+                f"{type(val).__name__}, whose tensors a copy would leave attached (the score term of log q would "
+                f"silently remain). Give the distribution a detached() method returning the density with its "
+                f"parameters held constant (as ovis's flow posteriors do), or use an estimator that does not "
+                f"detach q (e.g. 'pathwise-iwae' instead of 'stl' or 'dreg').")
     return new
+
+
+def _may_hold_parameters(val: Any) -> bool:
+    """Whether ``val`` (an attribute of a distribution) can carry parameters a shallow copy keeps."""
+    if isinstance(val, (list, tuple)):
+        return any(_may_hold_parameters(v) for v in val)
+    return isinstance(val, (Transform, torch.nn.Module)) or callable(val)
 
 
 class Evaluation:

@@ -4,6 +4,8 @@
 stochastic layer of ``N`` latent variables:
 
 * ``latent='normal'``: ``q(z|x) = N(mu(x), sigma(x)^2)``, ``p(z) = N(0, I)`` (reparameterizable);
+  ``posterior`` picks another ``q(z|x)`` from :data:`ovis.models.posteriors.POSTERIORS` (a MAF, NSF
+  or FFJORD flow conditioned on the encoder's ``2N`` outputs);
 * ``latent='bernoulli'``: ``q(z|x) = Bernoulli(logits(x))``, ``p(z) = Bernoulli(0.5)``;
 * ``latent='categorical'``: ``N`` one-hot variables of ``K`` classes, ``p(z)`` uniform.
 
@@ -27,6 +29,7 @@ from torch.distributions import Bernoulli, Distribution, Independent, Normal, On
 
 from .checks import check_input, check_zs, input_shape_tuple, reject_options, sample
 from .layers import check_choice, init_bias_to_logit, mlp, numel
+from .posteriors import POSTERIORS
 from .registry import MODELS
 from .template import TemplateModel
 
@@ -52,25 +55,32 @@ class VAE(TemplateModel):
             (decoder outputs a location and a scale per dimension).
         learn_prior: learn the prior's location / logits instead of fixing them.
         activation: hidden activation (see :data:`ovis.models.layers.ACTIVATIONS`).
+        posterior: ``q(z|x)`` for ``latent='normal'``, a name of
+            :data:`~ovis.models.posteriors.POSTERIORS` (``'gaussian'``, ``'maf'``, ``'nsf'``, ``'ffjord'``);
+            it reads the encoder's ``2N`` outputs.
+        posterior_options: keyword options of that posterior (e.g. ``{'transforms': 2}``).
 
     Attributes:
         inference_network: the encoder ``x [N, D] -> parameters of q(z|x)``.
         generative_model: the decoder ``z [N, latent size] -> parameters of p(x|z)``.
         prior_params: prior location (normal, ``[N]``) or logits (``[N]`` / ``[N, K]``);
             a parameter when ``learn_prior`` else a buffer. Every parameter outside
-            ``inference_network`` belongs to the generative model.
+            ``inference_network`` and ``posterior`` belongs to the generative model.
+        posterior: (``latent='normal'``) the slot's module, encoder outputs ``[n, 2N] -> q(z|x)``;
+            no parameters for ``'gaussian'``, the flow's for the others.
 
-    Example::
-
-        model = VAE((1, 28, 28), latent="bernoulli", N=32)
-        out = model(torch.bernoulli(torch.rand(8, 1, 28, 28)))
-        out["z"][0].shape       # [8, 32]
-        out["px"].batch_shape   # [8]
+    Example:
+        >>> import torch
+        >>> model = VAE((1, 28, 28), latent="bernoulli", N=32)
+        >>> out = model(torch.bernoulli(torch.rand(8, 1, 28, 28)))
+        >>> out["z"][0].shape, out["px"].batch_shape
+        (torch.Size([8, 32]), torch.Size([8]))
     """
 
     def __init__(self, input_shape: Sequence[int], latent: str = "normal", N: int = 32, K: int = 8,
                  hdim: int = 200, nlayers: int = 2, likelihood: str = "bernoulli",
-                 learn_prior: bool = False, activation: str = "tanh") -> None:
+                 learn_prior: bool = False, activation: str = "tanh", posterior: str = "gaussian",
+                 posterior_options: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         check_choice("latent", latent, LATENTS)
         check_choice("likelihood", likelihood, LIKELIHOODS)
@@ -82,6 +92,12 @@ class VAE(TemplateModel):
         D = numel(self.input_shape)
         q_out = {"normal": 2 * self.N, "bernoulli": self.N, "categorical": self.N * self.K}[latent]
         self.inference_network = mlp(D, q_out, hdim, nlayers, activation)
+        if latent != "normal" and (posterior != "gaussian" or posterior_options):
+            raise ValueError(f"posterior={posterior!r} needs latent='normal' (a reparameterizable q(z|x) over "
+                             f"real vectors); got latent={latent!r}")
+        self.posterior_name = posterior
+        if latent == "normal":
+            self.posterior = POSTERIORS.build(posterior, q_out, self.N, **(posterior_options or {}))
         self.generative_model = mlp(numel(self.latent_shape), D if likelihood == "bernoulli" else 2 * D,
                                     hdim, nlayers, activation)
         prior = torch.zeros(self.latent_shape)
@@ -95,8 +111,7 @@ class VAE(TemplateModel):
         """``q(z|x)`` for ``x [n, *input_shape]``: batch shape ``[n]``, event ``latent_shape``."""
         h = self.inference_network(x.reshape(x.shape[0], -1))
         if self.latent == "normal":
-            loc, raw = h.chunk(2, dim=-1)
-            return Independent(Normal(loc, F.softplus(raw) + _MIN_SCALE), 1)
+            return self.posterior(h)
         if self.latent == "bernoulli":
             return Independent(Bernoulli(logits=h), 1)
         return Independent(OneHotCategorical(logits=h.view(-1, self.N, self.K)), 1)

@@ -26,7 +26,7 @@ __all__ = ["add_arguments", "build_parser", "parse_args", "run_id", "config_from
 NON_IDENTITY_FLAGS = ("root", "data_root", "exp", "id", "silent", "workers", "device", "threads")
 #: flags added after runs were first made, with the value that leaves a run's id as it was: at that value they
 #: are left out of the id, so existing run directories are still found (and resumed)
-LATER_FLAGS = {"eval_every": 0}
+LATER_FLAGS = {"eval_every": 0, "posterior": None}
 
 
 def _integer(text: str) -> int:
@@ -98,6 +98,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--hdim", default=None, type=_positive_int, help="hidden units of each MLP layer")
     g.add_argument("--likelihood", default=None, help="observation model of the VAE (the model's choices)")
     g.add_argument("--learn_prior", action="store_true", help="learn the prior parameters (vae)")
+    g.add_argument("--posterior", default=None, choices=("gaussian", "maf", "nsf", "ffjord"),
+                   help="q(z|x) of the vae with --prior normal (ovis.models.posteriors; default: gaussian)")
 
     g = parser.add_argument_group("estimator")
     g.add_argument("--estimator", default="ovis-gamma1",

@@ -14,6 +14,7 @@ flag          vae                         sbn                                 to
 --nlayers     ``nlayers``                 0: ``connection='linear'``,         -
                                           1: ``'mlp'``
 --hdim        ``hdim``                    ``hdim``                            gmm-toy ``hdim``
+--posterior   ``posterior``               -                                   -
 ============  ==========================  ==================================  ===============
 
 Toy data sets and models share their ground truth: ``--N`` also sets the toy data set's ``C``/``D``,
@@ -94,6 +95,8 @@ def model_hparams(config: Mapping[str, Any]) -> Dict[str, Any]:
             hp["likelihood"] = config["likelihood"]
         if config.get("learn_prior"):
             hp["learn_prior"] = True
+        if config.get("posterior") is not None:
+            hp["posterior"] = config["posterior"]
     elif model == "sbn":
         if prior not in (None, "bernoulli"):
             raise _reject(model, "prior", prior, "the SBN's latents are bernoulli")
@@ -112,7 +115,7 @@ def model_hparams(config: Mapping[str, Any]) -> Dict[str, Any]:
     elif model == "gaussian-toy":
         hp["true_seed"] = config["data_seed"]
     for flag, value in (("K", K), ("learn_prior", config.get("learn_prior") or None),
-                        ("likelihood", config.get("likelihood"))):
+                        ("likelihood", config.get("likelihood")), ("posterior", config.get("posterior"))):
         if value is not None and model != "vae":
             raise _reject(model, flag, value, "only the vae uses it")
     if model in _TOYS and prior is not None:
