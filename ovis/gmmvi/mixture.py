@@ -58,16 +58,17 @@ def gaussian_log_densities(x: Tensor, means: Tensor, chols: Tensor, chunk: int =
     if chunk <= 0:
         chunk = max(1, (1 << 24) // max(1, N * D))
     out = []
+    xt = x.T                                                                   # [D, N]
     for s in range(0, K, chunk):
         m, L = means[s:s + chunk], chols[s:s + chunk]
-        diff = x.unsqueeze(0) - m.unsqueeze(1)                                 # [k, N, D]
         if diagonal:
-            z = diff / L.unsqueeze(1)
+            z = (xt.unsqueeze(0) - m.unsqueeze(-1)) / L.unsqueeze(-1)           # [k, D, N]
             logdet = L.log().sum(-1)
         else:
-            z = torch.linalg.solve_triangular(L, diff.transpose(1, 2), upper=False).transpose(1, 2)
+            Linv = torch.linalg.solve_triangular(L, torch.eye(D, dtype=x.dtype).expand_as(L), upper=False)
+            z = Linv @ xt - Linv @ m.unsqueeze(-1)                             # [k, D, N]
             logdet = torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)
-        out.append(-0.5 * z.pow(2).sum(-1) - (logdet + 0.5 * D * LOG_2PI).unsqueeze(1))
+        out.append(-0.5 * (z * z).sum(1) - (logdet + 0.5 * D * LOG_2PI).unsqueeze(1))
     return torch.cat(out, 0) if out else x.new_zeros(0, N)
 
 
