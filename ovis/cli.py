@@ -24,6 +24,7 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "manager": ("ovis.sweep.manager", "run the job queue of a sweep (experiments/<exp>.json) locally or on Ray"),
     "dbutils": ("ovis.sweep.dbutils", "inspect and repair the job queue of an experiment"),
     "report": ("ovis.reporting.cli", "tables and figures (CSV, Markdown, PNG, PDF) from the runs of an experiment"),
+    "gmmvi": ("ovis.gmmvi.cli", "fit a Gaussian mixture to a target with GMMVI (resumable run directory)"),
 }
 
 

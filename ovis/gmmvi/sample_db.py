@@ -42,6 +42,8 @@ class SampleDB:
     """
 
     _state = ("samples", "means", "chols", "target_lnpdfs", "target_grads", "mapping", "num_samples_written")
+    _per_sample = ("samples", "target_lnpdfs", "target_grads", "mapping")
+    _per_gaussian = ("means", "chols")
 
     def __init__(self, dim: int, diagonal_covariances: bool, keep_samples: bool = True,
                  max_samples: Optional[int] = None, dtype: torch.dtype = torch.float64):
@@ -50,13 +52,35 @@ class SampleDB:
         self.keep_samples = bool(keep_samples)
         self.max_samples = None if max_samples is None else int(max_samples)
         o = dict(dtype=dtype)
-        self.samples = torch.zeros(0, dim, **o)
-        self.means = torch.zeros(0, dim, **o)
-        self.chols = torch.zeros((0, dim) if diagonal_covariances else (0, dim, dim), **o)
-        self.target_lnpdfs = torch.zeros(0, **o)
-        self.target_grads = torch.zeros(0, dim, **o)
-        self.mapping = torch.zeros(0, dtype=torch.long)
+        # storage with spare capacity (amortized appends); the public tensors are views of the used part
+        self._buf = {"samples": torch.zeros(0, dim, **o), "means": torch.zeros(0, dim, **o),
+                     "chols": torch.zeros((0, dim) if diagonal_covariances else (0, dim, dim), **o),
+                     "target_lnpdfs": torch.zeros(0, **o), "target_grads": torch.zeros(0, dim, **o),
+                     "mapping": torch.zeros(0, dtype=torch.long)}
+        self._n = 0          # stored samples
+        self._m = 0          # stored Gaussians
         self.num_samples_written = 0
+
+    samples = property(lambda self: self._buf["samples"][:self._n])
+    target_lnpdfs = property(lambda self: self._buf["target_lnpdfs"][:self._n])
+    target_grads = property(lambda self: self._buf["target_grads"][:self._n])
+    mapping = property(lambda self: self._buf["mapping"][:self._n])
+    means = property(lambda self: self._buf["means"][:self._m])
+    chols = property(lambda self: self._buf["chols"][:self._m])
+
+    def _set(self, per_sample: dict, per_gaussian: dict) -> None:
+        """Replace the stored data (no spare capacity)."""
+        self._buf.update({k: v.clone() for k, v in {**per_sample, **per_gaussian}.items()})
+        self._n, self._m = int(per_sample["samples"].shape[0]), int(per_gaussian["means"].shape[0])
+
+    def _append(self, names, count: int, used: int, values: dict) -> None:
+        for k in names:
+            buf, v = self._buf[k], values[k]
+            if used + count > buf.shape[0]:
+                grown = buf.new_zeros((max(2 * buf.shape[0], used + count, 16), *buf.shape[1:]))
+                grown[:used] = buf[:used]
+                self._buf[k] = buf = grown
+            buf[used:used + count] = v
 
     @staticmethod
     def build_from_config(config: Dict, num_dimensions: int, dtype: torch.dtype = torch.float64) -> "SampleDB":
@@ -66,14 +90,14 @@ class SampleDB:
                         config.get("use_sample_database", True), config.get("max_database_size"), dtype)
 
     def __len__(self) -> int:
-        return int(self.samples.shape[0])
+        return self._n
 
     def remove_every_nth_sample(self, n: int) -> None:
         """Keep samples ``0, n, 2n, ...`` and the Gaussians they still refer to."""
-        self.samples, self.target_lnpdfs = self.samples[::n], self.target_lnpdfs[::n]
-        self.target_grads, mapping = self.target_grads[::n], self.mapping[::n]
-        used, self.mapping = torch.unique(mapping, sorted=True, return_inverse=True)
-        self.means, self.chols = self.means[used], self.chols[used]
+        used, mapping = torch.unique(self.mapping[::n], sorted=True, return_inverse=True)
+        self._set({"samples": self.samples[::n], "target_lnpdfs": self.target_lnpdfs[::n],
+                   "target_grads": self.target_grads[::n], "mapping": mapping},
+                  {"means": self.means[used], "chols": self.chols[used]})
 
     def add_samples(self, samples: Tensor, means: Tensor, chols: Tensor, target_lnpdfs: Tensor,
                     target_grads: Tensor, mapping: Tensor) -> None:
@@ -82,16 +106,15 @@ class SampleDB:
         if self.max_samples is not None and n + len(self) > self.max_samples:
             self.remove_every_nth_sample(2)
         self.num_samples_written += n
+        per_sample = {"samples": samples, "target_lnpdfs": target_lnpdfs, "target_grads": target_grads}
         if self.keep_samples:
-            self.mapping = torch.cat((self.mapping, mapping.long() + self.means.shape[0]))
-            self.means = torch.cat((self.means, means))
-            self.chols = torch.cat((self.chols, chols))
-            self.samples = torch.cat((self.samples, samples))
-            self.target_lnpdfs = torch.cat((self.target_lnpdfs, target_lnpdfs))
-            self.target_grads = torch.cat((self.target_grads, target_grads))
+            per_sample["mapping"] = mapping.long() + self._m
+            self._append(self._per_sample, n, self._n, per_sample)
+            self._append(self._per_gaussian, int(means.shape[0]), self._m, {"means": means, "chols": chols})
+            self._n, self._m = self._n + n, self._m + int(means.shape[0])
         else:
-            self.mapping, self.means, self.chols = mapping.long(), means, chols
-            self.samples, self.target_lnpdfs, self.target_grads = samples, target_lnpdfs, target_grads
+            per_sample["mapping"] = mapping.long()
+            self._set(per_sample, {"means": means, "chols": chols})
 
     def get_random_sample(self, n: int, generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
         """Up to ``n`` stored samples chosen at random: ``(samples [n, D], target_lnpdfs [n])``."""
@@ -126,6 +149,5 @@ class SampleDB:
         return {k: (v.clone() if isinstance(v, Tensor) else v) for k in self._state for v in [getattr(self, k)]}
 
     def load_state_dict(self, state: Dict[str, object]) -> None:
-        for k in self._state:
-            v = state[k]
-            setattr(self, k, v.clone() if isinstance(v, Tensor) else v)
+        self._set({k: state[k] for k in self._per_sample}, {k: state[k] for k in self._per_gaussian})
+        self.num_samples_written = int(state["num_samples_written"])
