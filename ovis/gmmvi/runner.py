@@ -222,6 +222,8 @@ class GMMVIRunner:
         if log_every <= 0:
             log_every = int((self.config.get("gmmvi_runner_config") or {}).get("log_metrics_interval", 100))
         checkpoint_every = checkpoint_every if checkpoint_every > 0 else log_every
+        if self.iteration >= num_iterations:        # nothing to do (e.g. a finished run started again)
+            return {}
         self.sink.write_status({"state": "running", "iteration": self.iteration, "seed": self.seed})
         bar = None
         if self.progress:
