@@ -27,6 +27,7 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "report": ("ovis.reporting.cli", "tables and figures (CSV, Markdown, PNG, PDF) from the runs of an experiment"),
     "asymptotic-variance": ("ovis.analysis.asymptotic_cli",
                             "gradient SNR against K on the linear Gaussian toy (the OVIS paper's figure 1)"),
+    "gmmvi": ("ovis.gmmvi.cli", "fit a Gaussian mixture to a target with GMMVI (resumable run directory)"),
 }
 
 
