@@ -284,6 +284,8 @@ class Trainable(nn.Module):
         params: initial values (float or tensor), or ``(value, constraint)`` pairs.
 
     Example:
+        >>> import torch
+        >>> from torch.distributions import Normal, TransformedDistribution, constraints
         >>> t = Trainable(Cubic, invert=True, a=0.5, b=(0.1, constraints.real))
         >>> sorted(n for n, _ in t.named_parameters())
         ['a', 'b']

@@ -20,6 +20,7 @@ and the features held constant), which :func:`ovis.estimators.evaluation.detach_
 uses for sticking the landing and DReG.
 
 Example:
+    >>> import torch
     >>> q = POSTERIORS.build("nsf", 8, 4, transforms=2)
     >>> dist = q(torch.randn(3, 8))
     >>> dist.batch_shape, dist.event_shape

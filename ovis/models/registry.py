@@ -17,7 +17,7 @@ Example:
     >>> build_model("vae", (64,), laten="normal")
     Traceback (most recent call last):
         ...
-    ovis.registry.RegistryError: unknown option(s) ['laten'] for model 'vae' ('laten': did you mean 'latent'?); valid options are ['latent', 'N', 'K', 'hdim', 'nlayers', 'likelihood', 'learn_prior', 'activation']
+    ovis.registry.RegistryError: unknown option(s) ['laten'] for model 'vae' ('laten': did you mean 'latent'?); valid options are ['latent', 'N', 'K', 'hdim', 'nlayers', 'likelihood', 'learn_prior', 'activation', 'posterior', 'posterior_options']
 """
 from __future__ import annotations
 
