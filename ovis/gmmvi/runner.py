@@ -7,7 +7,7 @@ local implementation :class:`LocalRunSink` writes a run directory::
 
     <run_dir>/config.json      the full configuration
     <run_dir>/metrics.jsonl    one JSON object per logged iteration
-    <run_dir>/checkpoint.pt    torch.save of the full state (temp file + os.replace)
+    <run_dir>/checkpoint.pt    torch.save of the full state (written atomically through ovis.runs)
     <run_dir>/status.json      {"state": "running" | "finished", "iteration": ..., ...}
 
 Starting a runner on a directory that holds a checkpoint resumes from it
@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 
+from ..runs import names
+from ..runs.atomic import atomic_write as _atomic_write
 from .configs import merge
 from .gmmvi import GMMVI
 from .targets import make_target
@@ -50,24 +50,14 @@ __all__ = ["RunSink", "LocalRunSink", "GMMVIRunner", "atomic_write"]
 
 
 def atomic_write(path: Union[str, Path], write) -> None:
-    """Write a file through a temporary file in the same directory and ``os.replace``.
+    """Write a file atomically (binary mode), through the project's one write-then-rename,
+    :func:`ovis.runs.atomic.atomic_write`.
 
     Arguments:
         path: destination.
         write: ``write(file_object)`` (binary mode).
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(str(path), write, binary=True)
 
 
 class RunSink:
@@ -115,29 +105,29 @@ class LocalRunSink(RunSink):
 
     def write_config(self, config):
         text = json.dumps(_jsonable(dict(config)), indent=2, sort_keys=True).encode()
-        atomic_write(self.run_dir / "config.json", lambda f: f.write(text))
+        atomic_write(self.run_dir / names.CONFIG, lambda f: f.write(text))
 
     def log_metrics(self, iteration, metrics):
         line = json.dumps(_jsonable({"iteration": int(iteration), **metrics}))
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
+        with open(self.run_dir / names.METRICS, "a") as f:
             f.write(line + "\n")
 
     def save_checkpoint(self, state):
-        atomic_write(self.run_dir / "checkpoint.pt", lambda f: torch.save(dict(state), f))
+        atomic_write(self.run_dir / names.CHECKPOINT, lambda f: torch.save(dict(state), f))
 
     def load_checkpoint(self):
-        path = self.run_dir / "checkpoint.pt"
+        path = self.run_dir / names.CHECKPOINT
         if not path.exists():
             return None
         return torch.load(path, map_location="cpu", weights_only=False)
 
     def write_status(self, status):
         text = json.dumps(_jsonable(dict(status)), indent=2).encode()
-        atomic_write(self.run_dir / "status.json", lambda f: f.write(text))
+        atomic_write(self.run_dir / names.STATUS, lambda f: f.write(text))
 
     def read_metrics(self):
         """All logged metrics, a list of dicts."""
-        path = self.run_dir / "metrics.jsonl"
+        path = self.run_dir / names.METRICS
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -146,7 +136,7 @@ class LocalRunSink(RunSink):
         """Drop metrics logged after ``iteration`` (written after the checkpoint a resumed run starts from)."""
         rows = [r for r in self.read_metrics() if r["iteration"] <= iteration]
         text = "".join(json.dumps(r) + "\n" for r in rows).encode()
-        atomic_write(self.run_dir / "metrics.jsonl", lambda f: f.write(text))
+        atomic_write(self.run_dir / names.METRICS, lambda f: f.write(text))
 
 
 class GMMVIRunner:
