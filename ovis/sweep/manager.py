@@ -42,8 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``ovis manager`` / ``python manager.py``."""
     p = parser
     p.add_argument("--exp", required=True,
-                   help="sweep name (reads <experiments>/<exp>.json) or the path of a sweep .json file")
-    p.add_argument("--experiments", default="experiments", help="folder of sweep files (default: experiments)")
+                   help="sweep name (reads <experiments>/<exp>.json, else the sweep shipped with ovis; "
+                        "ovis sweeps lists them) or the path of a sweep .json file")
+    p.add_argument("--experiments", default="experiments",
+                   help="local folder of sweep files, looked up before the shipped ones (default: experiments)")
     p.add_argument("--root", default="runs", help="folder of all experiments; this one lives in <root>/<exp> "
                                                   "(default: runs)")
     p.add_argument("--data_root", default="data", help="data folder passed to the jobs (default: data)")
@@ -156,6 +158,12 @@ def prepare(args: argparse.Namespace, queue: JobQueue, spec_source: str, exp: st
 def main(args: argparse.Namespace) -> int:
     exp = experiment_name(args.exp)
     spec_source = resolve_spec_path(args.exp, args.experiments)
+    try:  # a missing or invalid sweep file leaves no experiment folder behind
+        if args.update_exp or not os.path.exists(os.path.join(args.root, exp, SPEC_NAME)):
+            load_spec(spec_source)
+    except SweepSpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     queue = JobQueue(os.path.join(args.root, exp), lock_timeout=args.lock_timeout, stale_after=args.stale_after)
     try:
         prepare(args, queue, spec_source, exp)
