@@ -23,7 +23,7 @@ __all__ = ["add_arguments", "build_parser", "parse_args", "run_id", "config_from
 
 #: flags that may change between the first run and a resume (where and how a run executes,
 #: not what it computes)
-NON_IDENTITY_FLAGS = ("root", "data_root", "exp", "id", "silent", "quiet", "workers", "device", "threads", "debug",
+NON_IDENTITY_FLAGS = ("root", "data_root", "exp", "id", "silent", "workers", "device", "threads", "debug",
                       "download")
 
 
@@ -63,9 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms: a resumed run ends exactly as an uninterrupted one")
     g.add_argument("--silent", action="store_true",
-                   help="no progress bar and no messages on success (errors are still printed)")
-    g.add_argument("--quiet", action="store_true",
-                   help="no progress bar, but the final summary line (the test bound before -> after) is printed")
+                   help="no progress bar (the final summary line and errors are still printed)")
     g.add_argument("--debug", action="store_true",
                    help="on a configuration error, show the traceback instead of the one-line message")
     g.add_argument("--workers", default=0, type=_non_negative_int,

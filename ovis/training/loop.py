@@ -352,8 +352,7 @@ def run(args: argparse.Namespace, build_datasets: Optional[DatasetsBuilder] = No
             lifecycle.running(f"step {trainer.step}/{trainer.nsteps}", trainer.step)
             trainer.train(progress=not config["silent"])
             lifecycle.succeed(f"finished {trainer.nsteps} steps", trainer.step)
-            if not config["silent"]:
-                print(run_summary(directory))
+            print(run_summary(directory))  # even with --silent: a log file shows what the run reached
             return 0
         except (Exception, Terminated, KeyboardInterrupt) as err:
             step = trainer.step if trainer is not None else lifecycle.step
