@@ -173,13 +173,13 @@ def make_report(cfg: ReportConfig) -> ReportResult:
             any(cfg.include) or cfg.exclude or cfg.only_finished) else ""
         _note(notes, f"no run selected in {str(exp_dir)!r}{filters}; nothing to report")
         return result
-    logger.info("%d run(s) read from %s", len(exp.runs), exp_dir)
     result.invalid = _unmatched(exp, cfg)
     if result.invalid:
         for message in result.invalid:
             _note(notes, message)
         _note(notes, f"nothing written (the report in {out} is left as it was)")
         return result
+    logger.info("%d run(s) read from %s", len(exp.runs), exp_dir)
     keys = resolve_keys(exp, cfg.keys)
     mixed = mixed_fields(exp, keys)
     if mixed:
