@@ -84,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="skip GPUs with more than this fraction of memory in use (default: 0.5)")
     g.add_argument("--max_jobs", type=int, default=None, help="start at most this many jobs in this session")
     g = p.add_argument_group("robustness")
+    g.add_argument("--log_every", type=float, default=60.0,
+                   help="when stdout is not a terminal (a log file, a cluster job): print a progress line "
+                        "every this many seconds (0: never; default: 60)")
     g.add_argument("--heartbeat", type=float, default=30.0, help="seconds between job heartbeats (default: 30)")
     g.add_argument("--stale_after", type=float, default=300.0,
                    help="seconds without heartbeat after which a running job has vanished (default: 300)")
@@ -169,11 +172,11 @@ def main(args: argparse.Namespace) -> int:
         prepare(args, queue, spec_source, exp)
         opts = RunOptions(session=uuid.uuid4().hex, max_jobs=args.max_jobs, heartbeat=args.heartbeat,
                           kill_grace=args.kill_grace, lock_timeout=args.lock_timeout)
-        progress = Progress(exp, count_states(queue.jobs()))
+        progress = Progress(exp, count_states(queue.jobs()), log_every=args.log_every)
         last = [0.0]
 
         def tick() -> None:  # reading the queue costs a parse of the file: only for a visible bar, 1/s
-            if progress.enabled and time.monotonic() - last[0] >= 1.0:
+            if progress.due() and time.monotonic() - last[0] >= 1.0:
                 last[0] = time.monotonic()
                 progress.update(count_states(queue.jobs()))
 
