@@ -131,6 +131,10 @@ def prepare(args: argparse.Namespace, queue: JobQueue, spec_source: str, exp: st
                            f"({', '.join(f'{v} {k}' for k, v in counts.items() if v)}); "
                            f"use --resume to continue it or --rf to delete it")
     queue.read()  # a corrupt queue stops us here, before anything is written
+    if queue.exists():
+        stale = queue.remove_stale_temporaries()
+        if stale:
+            print(f"removed {len(stale)} temporary queue file(s) left by killed writers", file=sys.stderr)
     os.makedirs(queue.exp_dir, exist_ok=True)
     spec_copy = os.path.join(queue.exp_dir, SPEC_NAME)
     if args.update_exp or not os.path.exists(spec_copy):
