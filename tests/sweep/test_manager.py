@@ -162,7 +162,15 @@ def test_faults_sigkill_workers_and_manager_ten_times(project):
             manager = project.popen("manager", *flags, "--resume")
             starts += 1
             continue
-        workers = [j["pid"] for j in queue.jobs() if j["state"] == "running"] if queue.exists() else []
+        # kill only while jobs run: on a loaded machine a manager may need longer than the pause to
+        # start its workers, and kills that all land before any job started hit no job at all
+        deadline, workers = time.time() + 60, []
+        while not workers and time.time() < deadline and manager.poll() is None:
+            workers = [j["pid"] for j in queue.jobs() if j["state"] == "running"] if queue.exists() else []
+            if not workers:
+                time.sleep(0.05)
+        if manager.poll() is not None:
+            continue
         if rng.random() < 0.4 or not workers:
             manager.kill()
             manager.wait()
