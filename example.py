@@ -1,4 +1,5 @@
-"""Train your own model with OVIS and look at the gradients: a runnable example (a few seconds on CPU).
+"""Train your own model with OVIS and look at the gradients: a runnable example (about 30-50 s on a
+2-core CPU: it used 47 s of CPU time, measured on a loaded shared machine).
 
 A model implements :class:`ovis.models.TemplateModel`: ``forward(x, reparam=False)`` returns the
 distributions ``q(z|x)``, ``p(z)``, ``p(x|z)`` and the samples ``z``; ``sample_from_prior(bs)``

@@ -25,6 +25,7 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "manager": ("ovis.sweep.manager", "run the job queue of a sweep (experiments/<exp>.json) locally or on Ray"),
     "dbutils": ("ovis.sweep.dbutils", "inspect and repair the job queue of an experiment"),
     "report": ("ovis.reporting.cli", "tables and figures (CSV, Markdown, PNG, PDF) from the runs of an experiment"),
+    "sweeps": ("ovis.experiments", "list the known sweeps (local experiments/ first, then the shipped ones)"),
     "asymptotic-variance": ("ovis.analysis.asymptotic_cli",
                             "gradient SNR against K on the linear Gaussian toy (the OVIS paper's figure 1)"),
     "gmmvi": ("ovis.gmmvi.cli", "fit a Gaussian mixture to a target with GMMVI (resumable run directory)"),
@@ -34,7 +35,8 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
 def _overview() -> str:
     width = max(map(len, COMMANDS))
     lines = [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
-    return "usage: ovis <command> [flags]   (ovis <command> --help)\n\ncommands:\n" + "\n".join(lines)
+    return ("usage: ovis <command> [flags]   (ovis <command> --help; ovis --version)\n\ncommands:\n"
+            + "\n".join(lines))
 
 
 def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
@@ -46,6 +48,10 @@ def main(argv: Optional[List[str]] = None, prog: Optional[str] = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_overview())
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+        print(f"ovis {__version__}")
+        return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"ovis: unknown command {name!r}; choose from {sorted(COMMANDS)}\n\n{_overview()}", file=sys.stderr)

@@ -17,7 +17,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from .files import CorruptDataError, DataFile, locate
+from .files import CorruptDataError, DataFile, locate, register_files
 from .images import BinaryImages
 from .registry import DATASETS, RESERVED
 
@@ -26,6 +26,7 @@ __all__ = ["load_binmnist", "read_amat", "BINMNIST_FILES"]
 _URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
 BINMNIST_FILES = tuple(DataFile(f"binarized_mnist_{split}.amat", None, f"{_URL}binarized_mnist_{split}.amat")
                        for split in ("train", "valid", "test"))
+register_files("binmnist", "binmnist", BINMNIST_FILES)
 
 
 def read_amat(path: Path, width: int = 784) -> np.ndarray:

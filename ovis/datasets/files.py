@@ -3,8 +3,14 @@
 Every file-based data set lives in ``{data_root}/{folder}/``. A missing file raises
 :class:`MissingDataError` naming the exact file names and that directory; a file whose
 MD5 differs from the published checksum (or that cannot be parsed) raises
-:class:`CorruptDataError`. ``download=True`` fetches missing files from their public
-address (a machine without internet gets an error that says so and where to put the files).
+:class:`CorruptDataError`. ``download=True`` (``run.py --download``) fetches missing files from their public
+address (a machine without internet gets an error that says so and where to put the files);
+the environment variable ``OVIS_DATA_MIRROR=<url>`` fetches ``<url>/<folder>/<file>`` instead
+(a local mirror, or the tests' server). Each download is written atomically
+(:func:`ovis.runs.atomic_write`) and verified against the published MD5 where there is one.
+
+:data:`DATA_FILES` lists the files of each file-based data set, so that a run can check them
+(:func:`check_files`) before loading anything.
 """
 from __future__ import annotations
 
@@ -14,11 +20,15 @@ import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 from ..runs import atomic_write
 
-__all__ = ["DataFile", "MissingDataError", "CorruptDataError", "md5sum", "locate", "verify"]
+__all__ = ["DataFile", "MissingDataError", "CorruptDataError", "md5sum", "locate", "verify", "DATA_FILES",
+           "register_files", "check_files", "MIRROR_VARIABLE"]
+
+#: the environment variable naming a mirror of the public sources (``<url>/<folder>/<file>``)
+MIRROR_VARIABLE = "OVIS_DATA_MIRROR"
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -67,17 +77,25 @@ def verify(path: Path, file: DataFile) -> None:
                 f"Delete it and put a fresh copy of {file.name} in {path.parent}.")
 
 
+def _source(file: DataFile, directory: Path) -> Optional[str]:
+    mirror = os.environ.get(MIRROR_VARIABLE)
+    if mirror and file.url is not None:
+        return f"{mirror.rstrip('/')}/{directory.name}/{file.name}"
+    return file.url
+
+
 def _download(file: DataFile, directory: Path) -> Path:
-    if file.url is None:
+    url = _source(file, directory)
+    if url is None:
         raise MissingDataError(f"{file.name} has no public download address; put it in {directory}")
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / file.name
     try:
-        with urllib.request.urlopen(file.url, timeout=60) as response:
+        with urllib.request.urlopen(url, timeout=60) as response:
             atomic_write(str(target), lambda out: shutil.copyfileobj(response, out), binary=True)
     except OSError as err:  # URLError, timeouts and HTTP errors are OSErrors
         raise MissingDataError(
-            f"could not download {file.name} from {file.url} ({err}). Without internet access, "
+            f"could not download {file.name} from {url} ({err}). Without internet access, "
             f"download it elsewhere and put it in {directory}") from err
     try:
         verify(target, file)
@@ -110,10 +128,39 @@ def locate(files: Sequence[DataFile], directory: PathLike, dataset: str, downloa
     if missing:
         names = ", ".join(f.name for f in missing)
         extra = f" {hint}" if hint else ""
+        urls = [str(_source(f, directory)) for f in missing]
+        sources = "" if any(f.url is None for f in missing) else \
+            f" from {urls[0] if len(urls) == 1 else os.path.commonprefix(urls).rpartition('/')[0] + '/'}"
         raise MissingDataError(
-            f"data set {dataset!r}: missing file(s) {names} in {directory.resolve()}. Put them there "
-            f"(or pass download=True on a machine with internet access).{extra}")
+            f"data set {dataset!r}: missing file(s) {names} in {directory.resolve()}. Put them there, or "
+            f"fetch them{sources} with run.py --download (download=True in Python) on a machine with "
+            f"internet access.{extra}")
     if check_md5:
         for path, file in zip(found, files):
             verify(path, file)
     return found
+
+
+#: data set name -> (its folder under the data root, its files): filled by the loaders' modules
+DATA_FILES: Dict[str, Tuple[str, Tuple[DataFile, ...]]] = {}
+
+
+def register_files(dataset: str, folder: str, files: Sequence[DataFile]) -> None:
+    """Declare the files a data set's loader reads from ``{data_root}/{folder}/`` (see :func:`check_files`)."""
+    DATA_FILES[dataset] = (folder, tuple(files))
+
+
+def check_files(dataset: str, data_root: PathLike, download: bool = False) -> None:
+    """Check (or with ``download``, fetch) the files of ``dataset`` without loading them.
+
+    Arguments:
+        dataset: a data set name; one without registered files (embedded, toys) passes.
+        data_root: the directory holding one folder per data set.
+        download: fetch missing files first.
+
+    Raises:
+        MissingDataError: as :func:`locate`. CorruptDataError: a published checksum differs.
+    """
+    if dataset in DATA_FILES:
+        folder, files = DATA_FILES[dataset]
+        locate(files, Path(data_root) / folder, dataset, download)

@@ -25,7 +25,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from .files import CorruptDataError, DataFile, locate
+from .files import CorruptDataError, DataFile, locate, register_files
 from .idx import IMAGES_MAGIC, read_idx
 from .images import BinaryImages, make_splits
 from .registry import DATASETS, RESERVED
@@ -48,6 +48,8 @@ def _files(url: str, train_md5: str, test_md5: str) -> Tuple[DataFile, DataFile]
 #: (train images, test images) with their published MD5 checksums.
 MNIST_FILES = _files(_MNIST_URL, "f68b3c2dcbeaaa9fbdd348bbdeb94873", "9fb629c4189551a2d022fa330f9573f3")
 FASHION_FILES = _files(_FASHION_URL, "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "bef4ecab320f06d8554ea6380940ec79")
+register_files("mnist", "mnist", MNIST_FILES)
+register_files("fashion", "fashion", FASHION_FILES)
 
 
 def _images(path: Path) -> torch.Tensor:

@@ -22,7 +22,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from .files import CorruptDataError, DataFile, locate
+from .files import CorruptDataError, DataFile, locate, register_files
 from .images import BinaryImages, make_splits
 from .registry import DATASETS, RESERVED
 
@@ -30,6 +30,7 @@ __all__ = ["load_omniglot", "OMNIGLOT_FILE"]
 
 OMNIGLOT_FILE = DataFile("chardata.mat", None,
                          "https://raw.githubusercontent.com/yburda/iwae/master/datasets/OMNIGLOT/chardata.mat")
+register_files("omniglot", "omniglot", [OMNIGLOT_FILE])
 
 
 def _images(mat: dict, key: str, path: Path) -> torch.Tensor:

@@ -25,7 +25,7 @@ from .images import BINARIZATIONS
 
 __all__ = ["DATASETS", "RESERVED", "get_datasets"]
 
-#: name -> loader(data_root, seed, download, **options) -> (train, valid, test)
+#: name -> ``loader(data_root, seed, download, **options) -> (train, valid, test)``
 DATASETS: Registry = Registry("data set")
 #: the loader arguments every data set takes from the caller (not user options)
 RESERVED = ("data_root", "seed", "download")

@@ -133,7 +133,7 @@ def _setup_logging(quiet: bool) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Build the report; returns the exit status (0: something written, 1: nothing to report,
-    2: bad flags). The entry point :mod:`ovis.cli` calls for ``ovis report``."""
+    2: bad flags, or a metric or key of the flags that matches no run: nothing is written). The entry point :mod:`ovis.cli` calls for ``ovis report``."""
     _setup_logging(getattr(args, "quiet", False))
     log = logging.getLogger("ovis.reporting")
     try:
@@ -142,6 +142,8 @@ def main(args: argparse.Namespace) -> int:
         log.error("%s", e)
         return 2
     result = make_report(cfg)
+    if result.invalid:
+        return 2
     if not result.ok:
         return 1
     log.info("wrote %d file(s) to %s (see %s)", len(result.files), result.out, result.out / "summary.md")

@@ -52,8 +52,8 @@ def _line_keys(keys: Sequence[str], *drop: str) -> List[str]:
 
 def plot_curves(df: pd.DataFrame, metric: str, keys: Sequence[str], *,
                 ylim: Optional[Tuple[Optional[float], Optional[float]]] = None,
-                error: str = "std") -> Figure:
-    """A metric against training steps.
+                error: str = "std", particles: Optional[Dict[str, int]] = None) -> Figure:
+    """A metric against training steps (``particles``: split -> K of its bound, for the label).
 
     Arguments:
         df: :func:`~ovis.reporting.aggregate.curves` output (``*keys, step, mean, err, n``).
@@ -87,7 +87,7 @@ def plot_curves(df: pd.DataFrame, metric: str, keys: Sequence[str], *,
             if log:
                 log_y(ax)
             ax.set_title(title)
-            set_ylabel(ax, metric_label(metric))
+            set_ylabel(ax, metric_label(metric, particles=particles))
             steps_axis(ax)
             apply_ylim(ax, ylim)
         hide_unused(axes, len(panels))
@@ -96,7 +96,8 @@ def plot_curves(df: pd.DataFrame, metric: str, keys: Sequence[str], *,
 
 
 def plot_detailed(runs: Dict[str, pd.DataFrame], means: Dict[str, pd.DataFrame], keys: Sequence[str], *,
-                  ylims: Optional[Dict[str, Tuple[Optional[float], Optional[float]]]] = None) -> Figure:
+                  ylims: Optional[Dict[str, Tuple[Optional[float], Optional[float]]]] = None,
+                  particles: Optional[Dict[str, int]] = None) -> Figure:
     """A grid of learning curves, one row per metric and one column per data set: every run as a
     thin line, its group's mean as a thick one.
 
@@ -140,7 +141,7 @@ def plot_detailed(runs: Dict[str, pd.DataFrame], means: Dict[str, pd.DataFrame],
                 if r == 0:
                     ax.set_title(title)
                 if c == 0:
-                    set_ylabel(ax, metric_label(metric))
+                    set_ylabel(ax, metric_label(metric, particles=particles))
                 steps_axis(ax, label=r == len(metrics) - 1)
                 apply_ylim(ax, ylims.get(metric))
         figure_legend(fig, styles, markers=any(has_few_points(means[m], keys) for m in metrics))
@@ -148,7 +149,8 @@ def plot_detailed(runs: Dict[str, pd.DataFrame], means: Dict[str, pd.DataFrame],
 
 
 def plot_pivot(df: pd.DataFrame, spec: PivotSpec, keys: Sequence[str], *,
-               ylim: Optional[Tuple[Optional[float], Optional[float]]] = None) -> Figure:
+               ylim: Optional[Tuple[Optional[float], Optional[float]]] = None,
+               particles: Optional[Dict[str, int]] = None) -> Figure:
     """A pivot metric against K (``iw``), one line per estimator (and other keys), error bars
     ± err, one panel per data set.
 
@@ -175,14 +177,15 @@ def plot_pivot(df: pd.DataFrame, spec: PivotSpec, keys: Sequence[str], *,
                             linewidth=1.4, capsize=2.5, elinewidth=1)
             k_axis(ax, pd.to_numeric(panel[X_KEY], errors="coerce"))
             ax.set_title(title)
-            set_ylabel(ax, metric_label(spec.metric, spec.aggregation))
+            set_ylabel(ax, metric_label(spec.metric, spec.aggregation, particles))
             apply_ylim(ax, ylim)
         hide_unused(axes, len(panels))
         figure_legend(fig, styles, markers=True)
     return fig
 
 
-def plot_snr(df: pd.DataFrame, spec: PivotSpec, keys: Sequence[str]) -> Tuple[Figure, Dict[Tuple[str, str], float]]:
+def plot_snr(df: pd.DataFrame, spec: PivotSpec, keys: Sequence[str], particles: Optional[Dict[str, int]] = None
+             ) -> Tuple[Figure, Dict[Tuple[str, str], float]]:
     """A gradient SNR against K on log-log axes, one line per estimator with error bars, and the
     power law ``SNR ~ K^slope`` fitted to the group means (dashed) with its slope in the legend.
     One panel per data set (stacked, each with its own legend since slopes differ).
@@ -231,7 +234,7 @@ def plot_snr(df: pd.DataFrame, spec: PivotSpec, keys: Sequence[str]) -> Tuple[Fi
             log_y(ax)
             k_axis(ax, pd.to_numeric(panel[X_KEY], errors="coerce"), log=True)
             ax.set_title(title)
-            set_ylabel(ax, metric_label(spec.metric, spec.aggregation))
+            set_ylabel(ax, metric_label(spec.metric, spec.aggregation, particles))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title=r"fit: SNR $\propto K^{\mathrm{slope}}$",
                           title_fontsize=8, alignment="left")

@@ -31,14 +31,17 @@ Example:
 """
 from __future__ import annotations
 
+import difflib
 import logging
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
-from ..runs import atomic_write
+from ..runs import atomic_replace, atomic_write
 from .aggregate import (PivotSpec, check_metrics, curves, mixed_fields, pivot_values, resolve_keys,
                         run_curves)
 from .figures import X_KEY, is_snr, plot_curves, plot_detailed, plot_pivot, plot_snr, save_figure
@@ -91,7 +94,8 @@ class ReportConfig:
 @dataclass
 class ReportResult:
     """What a report wrote: ``files`` (paths), the pivot ``table``, the SNR ``slopes``
-    (``{spec: {(panel, line): slope}}``), the ``notes`` and the experiment read."""
+    (``{spec: {(panel, line): slope}}``), the ``notes`` and the experiment read; ``invalid``
+    lists the requested metrics and keys that matched nothing (then nothing is written)."""
 
     ok: bool
     out: Path
@@ -100,6 +104,7 @@ class ReportResult:
     table: Optional[pd.DataFrame] = None
     slopes: Dict[str, Dict[Tuple[str, str], float]] = field(default_factory=dict)
     experiment: Optional[Experiment] = None
+    invalid: List[str] = field(default_factory=list)
 
 
 def _note(notes: List[str], message: str) -> None:
@@ -168,6 +173,12 @@ def make_report(cfg: ReportConfig) -> ReportResult:
             any(cfg.include) or cfg.exclude or cfg.only_finished) else ""
         _note(notes, f"no run selected in {str(exp_dir)!r}{filters}; nothing to report")
         return result
+    result.invalid = _unmatched(exp, cfg)
+    if result.invalid:
+        for message in result.invalid:
+            _note(notes, message)
+        _note(notes, f"nothing written (the report in {out} is left as it was)")
+        return result
     logger.info("%d run(s) read from %s", len(exp.runs), exp_dir)
     keys = resolve_keys(exp, cfg.keys)
     mixed = mixed_fields(exp, keys)
@@ -180,13 +191,65 @@ def make_report(cfg: ReportConfig) -> ReportResult:
                      f"{', '.join(exp.configs.columns)}")
         return result
     files = result.files
+    final, out = out, out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    try:
+        _write_all(cfg, exp, keys, out, result, _particles(exp))
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if not result.ok:
+        shutil.rmtree(out, ignore_errors=True)
+        return result
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        atomic_replace(str(final), str(old))
+    atomic_replace(str(out), str(final))
+    shutil.rmtree(old, ignore_errors=True)
+    result.files = [final / f.relative_to(out) for f in files]
+    return result
+
+
+def _unmatched(exp: Experiment, cfg: ReportConfig) -> List[str]:
+    """One message per requested metric or key that no selected run has, with the closest names."""
+    available = sorted(set(exp.metrics["metric"].unique())) if not exp.metrics.empty else []
+    fields = sorted(exp.configs.columns)
+    wanted = [*cfg.metrics, *cfg.detailed_metrics, *[s.metric for s in cfg.pivot_metrics]]
+    messages = []
+    for what, names, known, flag in (("metric", dict.fromkeys(wanted), available, "--metrics"),
+                                     ("key", dict.fromkeys(cfg.keys), fields, "--keys")):
+        for name in names:
+            if name in known:
+                continue
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else \
+                f"known: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}"
+            messages.append(f"{flag}: {what} {name!r} matches no selected run ({hint})")
+    return messages
+
+
+def _particles(exp: Experiment) -> Dict[str, int]:
+    """split -> number of particles of its bound L_K (``iw_test``, ``iw_valid``), when all runs agree."""
+    found = {}
+    for split, column in (("test", "iw_test"), ("valid", "iw_valid"), ("train", "iw_valid")):
+        if column in exp.configs.columns:
+            values = exp.configs[column].dropna().unique()
+            if len(values) == 1:
+                found[split] = int(values[0])
+    return found
+
+
+def _write_all(cfg: ReportConfig, exp: Experiment, keys: List[str], out: Path, result: ReportResult,
+               particles: Dict[str, int]) -> None:
+    notes, files = result.notes, result.files
 
     # learning curves
     curve_frames = []
     for metric in check_metrics(exp, cfg.metrics):
         df = curves(exp, metric, keys, downsample=cfg.downsample, error=cfg.error)
         curve_frames.append(df.assign(metric=metric))
-        fig = plot_curves(df, metric, keys, ylim=_ylim(cfg.ylims, metric), error=cfg.error)
+        fig = plot_curves(df, metric, keys, ylim=_ylim(cfg.ylims, metric), error=cfg.error, particles=particles)
         files += save_figure(fig, out / "curves" / slug(metric), formats=cfg.formats)
     if curve_frames:
         all_curves = pd.concat(curve_frames, ignore_index=True)
@@ -201,7 +264,8 @@ def make_report(cfg: ReportConfig) -> ReportResult:
     if detailed:
         runs = {m: run_curves(exp, m, keys, downsample=cfg.downsample) for m in detailed}
         means = {m: curves(exp, m, keys, downsample=cfg.downsample, error=cfg.error) for m in detailed}
-        fig = plot_detailed(runs, means, keys, ylims={m: cfg.ylims[m] for m in detailed if m in cfg.ylims})
+        fig = plot_detailed(runs, means, keys, ylims={m: cfg.ylims[m] for m in detailed if m in cfg.ylims},
+                            particles=particles)
         files += save_figure(fig, out / "detailed", formats=cfg.formats)
 
     # pivot table and plots against K
@@ -213,7 +277,7 @@ def make_report(cfg: ReportConfig) -> ReportResult:
         result.table = table
         out.mkdir(parents=True, exist_ok=True)
         _write_csv(out / "pivot.csv", table)
-        table_md = to_markdown(table, keys, specs, error=cfg.error)
+        table_md = to_markdown(table, keys, specs, error=cfg.error, particles=particles)
         files += [out / "pivot.csv", _write_text(out / "pivot.md", table_md)]
     # SNR against K: SNR pivot specs, and SNR curves (--metrics, --detailed_metrics) averaged over steps
     snr_specs = [s for s in specs if is_snr(s.metric)]
@@ -234,14 +298,14 @@ def make_report(cfg: ReportConfig) -> ReportResult:
                 logger.info("plots against K group runs by %s (added %r to --keys)", ",".join(k_keys), X_KEY)
             for spec in specs:
                 df = pivot_values(exp, spec, k_keys, error=cfg.error)
-                fig = plot_pivot(df, spec, k_keys, ylim=_ylim(cfg.ylims, spec.name, spec.metric))
+                fig = plot_pivot(df, spec, k_keys, ylim=_ylim(cfg.ylims, spec.name, spec.metric), particles=particles)
                 files += save_figure(fig, out / "pivot" / slug(spec.name), formats=cfg.formats)
             for spec in snr_specs:
                 df = pivot_values(exp, spec, k_keys, error=cfg.error)
                 if not (df["mean"] > 0).any():
                     _note(notes, f"{spec.name}: no positive value; log-log SNR plot skipped")
                     continue
-                fig, slopes = plot_snr(df, spec, k_keys)
+                fig, slopes = plot_snr(df, spec, k_keys, particles)
                 result.slopes[spec.name] = slopes
                 if not slopes:
                     _note(notes, f"{spec.name}: every estimator has a single K; no slope fitted")
@@ -249,7 +313,6 @@ def make_report(cfg: ReportConfig) -> ReportResult:
 
     if not files:
         _note(notes, "none of the requested metrics was logged by the selected runs; nothing written")
-        return result
+        return
     files.append(_write_text(out / "summary.md", _summary(cfg, exp, keys, table_md, files, out, notes)))
     result.ok = True
-    return result

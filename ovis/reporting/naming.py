@@ -18,7 +18,7 @@ import colorsys
 import hashlib
 import math
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Mapping
 
 from ..estimator_ids import ParsedId, parse_id
 
@@ -162,16 +162,21 @@ _METRICS: Dict[str, Tuple[str, Optional[str]]] = {
 _AGGREGATIONS = {"max": "max", "min": "min", "last": "last", "mean": "mean over steps"}
 
 
-def metric_label(metric: str, aggregation: Optional[str] = None) -> str:
+def metric_label(metric: str, aggregation: Optional[str] = None,
+                 particles: Optional[Mapping[str, int]] = None) -> str:
     """An axis label with units for ``split:group/name``, e.g. ``'test L_K (nats)'``.
 
     With ``aggregation`` (``max``, ``min``, ``last``, ``mean``) the label says how the training
-    curve of each run was reduced, e.g. ``'test L_K (nats), max'``.
+    curve of each run was reduced, e.g. ``'test L_K (nats), max'``. With ``particles`` (split ->
+    number of particles of its bound, from the runs' ``iw_test``/``iw_valid``) the bound says its
+    K: ``metric_label("test:loss/L_k", particles={"test": 1000})`` is ``'test L_1000 (nats)'``.
     """
     split, _, key = metric.rpartition(":")
     group, _, stat = key.rpartition("/")
     default = (f"gradient SNR ({stat})", None) if group == "snr" else (key, None)
     name, unit = _METRICS.get(key, default)
+    if key == "loss/L_k" and particles and split in particles:
+        name = f"L_{particles[split]}"
     label = f"{split} {name}" if split else name
     if unit:
         label += f" ({unit})"

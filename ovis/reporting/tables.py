@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -92,13 +92,13 @@ def _md(text: str) -> str:
 
 
 def to_markdown(table: pd.DataFrame, keys: Sequence[str], specs: Sequence[PivotSpec], *,
-                error: str = "std") -> str:
+                error: str = "std", particles: Optional[Dict[str, int]] = None) -> str:
     """The pivot table as a Markdown table: estimators by their paper names, one
     ``mean ± err`` column per spec, a ``runs`` column; a cell whose metric was logged by fewer
     runs than the group holds says so (``(n=2)``)."""
     specs = [s for s in specs if f"{s.name} mean" in table.columns]
     header = [key_label(k) if k != "estimator" else "estimator" for k in keys]
-    header += [metric_label(s.metric, s.aggregation) for s in specs] + ["runs"]
+    header += [metric_label(s.metric, s.aggregation, particles) for s in specs] + ["runs"]
     lines = ["| " + " | ".join(_md(h) for h in header) + " |",
              "|" + "|".join([" --- "] * len(keys) + [" ---: "] * (len(specs) + 1)) + "|"]
     for _, row in table.iterrows():

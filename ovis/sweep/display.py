@@ -9,6 +9,7 @@ is not a terminal (a log file, CI), nothing is printed until
 from __future__ import annotations
 
 import sys
+import time
 from typing import Mapping, Optional, TextIO
 
 from tqdm import tqdm
@@ -35,12 +36,20 @@ class Progress:
         counts: the counts when the manager starts (the ETA uses only later progress).
         enabled: show the bar; default: only when ``stream`` is a terminal.
         stream: where to draw (default stderr).
+        log_every: without a bar (a log file, a cluster job), print one progress line
+            (:func:`summary_line` and the time elapsed) to ``log_stream`` at most every this many
+            seconds (0: never).
+        log_stream: where the progress lines go (default stdout).
     """
 
     def __init__(self, exp: str, counts: Mapping[str, int], enabled: Optional[bool] = None,
-                 stream: Optional[TextIO] = None):
+                 stream: Optional[TextIO] = None, log_every: float = 60.0, log_stream: Optional[TextIO] = None):
         stream = stream or sys.stderr
+        self.exp = exp
         self.enabled = stream.isatty() if enabled is None else enabled
+        self.log_every = float(log_every)
+        self.log_stream = log_stream
+        self._start = self._last_log = time.monotonic()
         self.bar = tqdm(total=sum(counts.values()), initial=finished(counts), desc=exp, unit="job",
                         file=stream, disable=not self.enabled, dynamic_ncols=True, smoothing=0.1)
         self._postfix(counts)
@@ -49,7 +58,18 @@ class Progress:
         self.bar.set_postfix_str(f"running {counts.get('running', 0)}, failed {counts.get('failed', 0)}, "
                                  f"aborted {counts.get('aborted', 0)}", refresh=False)
 
+    def due(self) -> bool:
+        """Whether :meth:`update` would show something now (a bar always; a line when one is due)."""
+        return self.enabled or (self.log_every > 0 and time.monotonic() - self._last_log >= self.log_every)
+
     def update(self, counts: Mapping[str, int]) -> None:
+        if not self.enabled:
+            if self.due():
+                self._last_log = time.monotonic()
+                elapsed = int(self._last_log - self._start)
+                print(f"{summary_line(self.exp, counts)} | {elapsed // 3600}:{elapsed // 60 % 60:02d}:"
+                      f"{elapsed % 60:02d} elapsed", file=self.log_stream or sys.stdout, flush=True)
+            return
         total = sum(counts.values())
         if total != self.bar.total:
             self.bar.total = total

@@ -42,8 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``ovis manager`` / ``python manager.py``."""
     p = parser
     p.add_argument("--exp", required=True,
-                   help="sweep name (reads <experiments>/<exp>.json) or the path of a sweep .json file")
-    p.add_argument("--experiments", default="experiments", help="folder of sweep files (default: experiments)")
+                   help="sweep name (reads <experiments>/<exp>.json, else the sweep shipped with ovis; "
+                        "ovis sweeps lists them) or the path of a sweep .json file")
+    p.add_argument("--experiments", default="experiments",
+                   help="local folder of sweep files, looked up before the shipped ones (default: experiments)")
     p.add_argument("--root", default="runs", help="folder of all experiments; this one lives in <root>/<exp> "
                                                   "(default: runs)")
     p.add_argument("--data_root", default="data", help="data folder passed to the jobs (default: data)")
@@ -82,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="skip GPUs with more than this fraction of memory in use (default: 0.5)")
     g.add_argument("--max_jobs", type=int, default=None, help="start at most this many jobs in this session")
     g = p.add_argument_group("robustness")
+    g.add_argument("--log_every", type=float, default=60.0,
+                   help="when stdout is not a terminal (a log file, a cluster job): print a progress line "
+                        "every this many seconds (0: never; default: 60)")
     g.add_argument("--heartbeat", type=float, default=30.0, help="seconds between job heartbeats (default: 30)")
     g.add_argument("--stale_after", type=float, default=300.0,
                    help="seconds without heartbeat after which a running job has vanished (default: 300)")
@@ -126,6 +131,10 @@ def prepare(args: argparse.Namespace, queue: JobQueue, spec_source: str, exp: st
                            f"({', '.join(f'{v} {k}' for k, v in counts.items() if v)}); "
                            f"use --resume to continue it or --rf to delete it")
     queue.read()  # a corrupt queue stops us here, before anything is written
+    if queue.exists():
+        stale = queue.remove_stale_temporaries()
+        if stale:
+            print(f"removed {len(stale)} temporary queue file(s) left by killed writers", file=sys.stderr)
     os.makedirs(queue.exp_dir, exist_ok=True)
     spec_copy = os.path.join(queue.exp_dir, SPEC_NAME)
     if args.update_exp or not os.path.exists(spec_copy):
@@ -156,16 +165,22 @@ def prepare(args: argparse.Namespace, queue: JobQueue, spec_source: str, exp: st
 def main(args: argparse.Namespace) -> int:
     exp = experiment_name(args.exp)
     spec_source = resolve_spec_path(args.exp, args.experiments)
+    try:  # a missing or invalid sweep file leaves no experiment folder behind
+        if args.update_exp or not os.path.exists(os.path.join(args.root, exp, SPEC_NAME)):
+            load_spec(spec_source)
+    except SweepSpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     queue = JobQueue(os.path.join(args.root, exp), lock_timeout=args.lock_timeout, stale_after=args.stale_after)
     try:
         prepare(args, queue, spec_source, exp)
         opts = RunOptions(session=uuid.uuid4().hex, max_jobs=args.max_jobs, heartbeat=args.heartbeat,
                           kill_grace=args.kill_grace, lock_timeout=args.lock_timeout)
-        progress = Progress(exp, count_states(queue.jobs()))
+        progress = Progress(exp, count_states(queue.jobs()), log_every=args.log_every)
         last = [0.0]
 
         def tick() -> None:  # reading the queue costs a parse of the file: only for a visible bar, 1/s
-            if progress.enabled and time.monotonic() - last[0] >= 1.0:
+            if progress.due() and time.monotonic() - last[0] >= 1.0:
                 last[0] = time.monotonic()
                 progress.update(count_states(queue.jobs()))
 

@@ -137,6 +137,23 @@ class JobQueue:
             finally:
                 lock.release()
 
+    def remove_stale_temporaries(self) -> List[str]:
+        """Delete the ``.queue.json.*.tmp`` files that writers killed mid-write left behind; return
+        their names. Taken under the queue lock, so no live writer's temporary file is removed
+        (every write holds the lock from its temporary file to the rename)."""
+        prefix, removed = f".{QUEUE_NAME}.", []
+        with self.transaction():
+            if not os.path.isdir(self.exp_dir):
+                return removed
+            for name in sorted(os.listdir(self.exp_dir)):
+                if name.startswith(prefix) and name.endswith(".tmp"):
+                    try:
+                        os.unlink(os.path.join(self.exp_dir, name))
+                        removed.append(name)
+                    except FileNotFoundError:
+                        pass
+        return removed
+
     def purge_lock(self) -> bool:
         """Delete the lock file (only ever on explicit request); ``True`` if there was one."""
         try:

@@ -9,14 +9,15 @@ process group, SIGKILL after a grace period) when ``should_stop()`` turns true.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from .procs import HOST, spawn, terminate_group, wait_for
 
-__all__ = ["JobResult", "job_command", "job_env", "job_dir", "log_path", "run_job", "read_tail", "LOG_NAME"]
+__all__ = ["JobResult", "outcome", "describe_exit", "job_command", "job_env", "job_dir", "log_path", "run_job", "read_tail", "LOG_NAME"]
 
 LOG_NAME = "job.log"
 TAIL_LINES = 40
@@ -32,6 +33,49 @@ class JobResult:
     stopped: bool          # we stopped it (signal, lost claim), so the outcome is 'aborted'
     pid: Optional[int] = None
     host: str = HOST
+
+
+def describe_exit(exit_code: Optional[int]) -> str:
+    """``-9`` -> ``'killed by SIGKILL (out of memory?)'``; ``1`` -> ``'exit code 1'``."""
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        return f"killed by {name}" + (" (out of memory?)" if -exit_code == signal.SIGKILL else "")
+    return f"exit code {exit_code}"
+
+
+def outcome(exit_code: Optional[int], stopped: bool, tail: str, stopped_by: str = "a signal to the worker"
+            ) -> Tuple[str, Optional[str]]:
+    """``(state, error)`` of a finished attempt, as the queue records it.
+
+    Arguments:
+        exit_code: the job's exit status (negative: the signal that ended it).
+        stopped: we stopped it (a signal to the worker, a lost claim): ``aborted``.
+        tail: the end of the job's log.
+        stopped_by: who stopped it, for the message.
+
+    Returns:
+        ``('success', None)``; ``('aborted', ...)`` when we stopped it or when a signal from outside
+        ended it (the kernel's SIGKILL when memory runs out, a cluster's SIGTERM): the message says
+        ``killed by SIGKILL (out of memory?)`` and ``--requeue_level 1`` runs it again;
+        ``('failed', tail or exit code)`` otherwise.
+
+    Example:
+        >>> from ovis.sweep.runner import outcome
+        >>> outcome(-9, False, "step 10/100")
+        ('aborted', 'killed by SIGKILL (out of memory?)\\nstep 10/100')
+        >>> outcome(1, False, "")
+        ('failed', 'exit code 1 (empty log)')
+    """
+    if stopped:
+        return "aborted", f"stopped by {stopped_by}\n{tail}".rstrip()
+    if exit_code == 0:
+        return "success", None
+    if exit_code is not None and exit_code < 0:
+        return "aborted", f"{describe_exit(exit_code)}\n{tail}".rstrip()
+    return "failed", tail or f"{describe_exit(exit_code)} (empty log)"
 
 
 def job_dir(meta: Mapping, job_id: str) -> str:

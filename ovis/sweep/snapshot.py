@@ -2,7 +2,9 @@
 
 The snapshot holds a copy of the ``ovis`` package the manager imported, the
 entry scripts found in the project directory (``run.py``, ``manager.py``,
-``dbutils.py``, ``report.py``) plus the sweep's own script, and a
+``dbutils.py``, ``report.py``) plus the sweep's own script (an entry script the
+project directory lacks, as when an installed ovis runs from any folder, is
+written as a two-line call of ``ovis.cli``), and a
 ``MANIFEST.json`` (time, sources, git commit if any). Jobs run the script from
 the snapshot with the snapshot first on ``PYTHONPATH``, so editing the working
 tree during a sweep does not change what later jobs run. ``--update_lib``
@@ -33,6 +35,10 @@ __all__ = ["snapshot_code", "ENTRY_SCRIPTS", "SNAPSHOT_NAME"]
 
 SNAPSHOT_NAME = "snapshot"
 ENTRY_SCRIPTS = ("run.py", "manager.py", "dbutils.py", "report.py")
+#: the entry script written into a snapshot when the project directory has none (``ovis <command>``)
+_ENTRY_SHIM = ('"""Written by the sweep snapshot: python {command}.py [flags] is ovis {command} [flags]."""\n'
+               "import sys\n\nfrom ovis.cli import main\n\n"
+               "if __name__ == \"__main__\":\n    sys.exit(main([\"{command}\", *sys.argv[1:]], prog=\"{command}.py\"))\n")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".*")
 
 
@@ -69,7 +75,7 @@ def snapshot_code(dest: str, project_dir: str, scripts: Iterable[str] = (),
     package_dir = package_dir or _package_dir()
     required = [s for s in scripts if not os.path.isabs(s)]
     for script in required:
-        if not os.path.isfile(os.path.join(project_dir, script)):
+        if not os.path.isfile(os.path.join(project_dir, script)) and script not in ENTRY_SCRIPTS:
             raise FileNotFoundError(f"script {script!r} of the sweep not found in the project directory "
                                     f"{project_dir} (run the manager from the directory that holds it)")
     tmp = dest + f".tmp-{os.getpid()}"
@@ -83,6 +89,9 @@ def snapshot_code(dest: str, project_dir: str, scripts: Iterable[str] = (),
             os.makedirs(os.path.dirname(os.path.join(tmp, script)), exist_ok=True)
             shutil.copy2(src, os.path.join(tmp, script))
             copied.append(script)
+        elif script in required:  # an entry script the folder lacks (an installed ovis, any folder)
+            with open(os.path.join(tmp, script), "w", encoding="utf-8") as f:
+                f.write(_ENTRY_SHIM.format(command=script[:-3]))
     manifest = {"created": time.time(), "package": package_dir, "project_dir": project_dir,
                 "scripts": copied, "git_commit": _git_commit(project_dir)}
     with open(os.path.join(tmp, "MANIFEST.json"), "w") as f:

@@ -36,6 +36,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
+from ..experiments import find_sweep, list_sweeps
+
 __all__ = ["SweepSpec", "JobSpec", "SweepSpecError", "load_spec", "parse_spec", "expand_jobs",
            "resolve_spec_path", "RUN_FLAGS"]
 
@@ -78,10 +80,15 @@ class JobSpec:
 
 
 def resolve_spec_path(exp: str, experiments_dir: str = "experiments") -> str:
-    """``"mini"`` -> ``experiments/mini.json``; a path to a ``.json`` file is kept."""
+    """``"mini"`` -> ``experiments/mini.json`` if it exists, else the sweep shipped with ovis
+    (:mod:`ovis.experiments`); a path to a ``.json`` file is kept.
+
+    An unknown name gives ``<experiments_dir>/<exp>.json``, which :func:`load_spec` reports
+    as not found, listing the known sweeps.
+    """
     if exp.endswith(".json") or os.sep in exp:
         return exp
-    return os.path.join(experiments_dir, exp + ".json")
+    return find_sweep(exp, local=experiments_dir) or os.path.join(experiments_dir, exp + ".json")
 
 
 def load_spec(path: str) -> SweepSpec:
@@ -91,8 +98,9 @@ def load_spec(path: str) -> SweepSpec:
             text = f.read()
     except FileNotFoundError:
         folder = os.path.dirname(path) or "."
-        known = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
-        raise SweepSpecError(f"{path}: sweep file not found (known sweeps in {folder}: {known or 'none'})") from None
+        known = sorted(list_sweeps(local=folder))
+        raise SweepSpecError(f"{path}: sweep file not found (known sweeps in {folder} and shipped with ovis: "
+                             f"{known or 'none'}; list them with: ovis sweeps)") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

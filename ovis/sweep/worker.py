@@ -20,7 +20,7 @@ from typing import Optional
 
 from .procs import stop_on_signals
 from .queue import JobQueue, QueueLockedError
-from .runner import JobResult, job_command, job_env, log_path, run_job
+from .runner import JobResult, job_command, job_env, log_path, outcome, run_job
 from .storage import QueueCorruptError
 
 __all__ = ["Worker", "main"]
@@ -94,12 +94,7 @@ class Worker:
         if beat.lost.is_set():
             print(f"[{self.name}] job {job['id']} was requeued elsewhere; its result is dropped", file=sys.stderr)
             return True
-        if result.stopped:
-            state, error = "aborted", f"stopped by a signal to the worker\n{result.tail}".rstrip()
-        elif result.exit_code == 0:
-            state, error = "success", None
-        else:
-            state, error = "failed", result.tail or f"exit code {result.exit_code} (empty log)"
+        state, error = outcome(result.exit_code, result.stopped, result.tail)
         self.queue.finish(job["id"], claim, state, result.exit_code, result.duration, error, job_pid=result.pid)
         return True
 

@@ -23,7 +23,8 @@ __all__ = ["add_arguments", "build_parser", "parse_args", "run_id", "config_from
 
 #: flags that may change between the first run and a resume (where and how a run executes,
 #: not what it computes)
-NON_IDENTITY_FLAGS = ("root", "data_root", "exp", "id", "silent", "workers", "device", "threads")
+NON_IDENTITY_FLAGS = ("root", "data_root", "exp", "id", "silent", "workers", "device", "threads", "debug",
+                      "download")
 #: flags added after runs were first made, with the value that leaves a run's id as it was: at that value they
 #: are left out of the id, so existing run directories are still found (and resumed)
 LATER_FLAGS = {"eval_every": 0, "posterior": None}
@@ -64,7 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", default=0, type=_integer, help="random seed of the run (default: %(default)s)")
     g.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms: a resumed run ends exactly as an uninterrupted one")
-    g.add_argument("--silent", action="store_true", help="no progress bar")
+    g.add_argument("--silent", action="store_true",
+                   help="no progress bar (the final summary line and errors are still printed)")
+    g.add_argument("--debug", action="store_true",
+                   help="on a configuration error, show the traceback instead of the one-line message")
     g.add_argument("--workers", default=0, type=_non_negative_int,
                    help="data-loader worker processes (0: load in the main process; default: %(default)s)")
     g.add_argument("--threads", default=0, type=_non_negative_int,
@@ -76,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="digits (embedded 8x8, the default) | binmnist | mnist | fashion | omniglot | gmm-toy "
                         "| gaussian-toy ('gmm' is read as gmm-toy)")
     g.add_argument("--data_root", default="data", help="directory of the data files (default: %(default)s)")
+    g.add_argument("--download", action="store_true",
+                   help="fetch missing data files (binmnist, mnist, fashion, omniglot) from their public source "
+                        "into --data_root, checksums verified where published; OVIS_DATA_MIRROR=<url> "
+                        "fetches <url>/<folder>/<file> instead")
     g.add_argument("--data_seed", default=0, type=_integer,
                    help="seed of the data (splits, static binarization, toy ground truth); independent of "
                         "--seed so that runs of different seeds see the same data (default: %(default)s)")

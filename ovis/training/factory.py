@@ -69,7 +69,7 @@ def build_datasets(config: Mapping[str, Any]) -> Tuple[Dataset, Dataset, Dataset
 
     dataset, _, _ = resolve_names(config)
     return get_datasets(dataset, data_root=config["data_root"], seed=config["data_seed"],
-                        **_dataset_options(config, dataset))
+                        download=bool(config.get("download")), **_dataset_options(config, dataset))
 
 
 def _reject(model: str, flag: str, value: Any, why: str) -> ValueError:

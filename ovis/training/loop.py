@@ -34,6 +34,7 @@ from . import factory
 from .arguments import config_from_args, identity_differences, run_id
 from .data import EpochBatches, eval_indices, fetch, mix_seed
 from .evaluation import evaluate_split, to_floats
+from .preflight import ConfigError, check_run
 from .schedules import alpha_schedule, lr_milestones
 
 __all__ = ["run", "Trainer", "TrainingFailure", "run_directory"]
@@ -320,11 +321,20 @@ def run(args: argparse.Namespace, build_datasets: Optional[DatasetsBuilder] = No
         build_datasets, build_model: replace the defaults of :mod:`ovis.training.factory`.
 
     Returns:
-        0 (finished, or already finished), 1 (failed), 2 (the run directory holds a run with
-        other flags), 130 (interrupted), 143 (SIGTERM).
+        0 (finished, or already finished), 1 (failed), 2 (a configuration error found before
+        anything is written, see :mod:`ovis.training.preflight`, or the run directory holds a run
+        with other flags), 130 (interrupted), 143 (SIGTERM).
     """
     config = config_from_args(args)
-    lifecycle = Run(run_directory(config), config, differences=identity_differences)
+    try:  # before the run directory exists and before anything is loaded
+        check_run(config, check_data=build_datasets is None, check_model=build_model is None)
+        path = run_directory(config)
+    except (ConfigError, ValueError) as err:
+        if config.get("debug"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    lifecycle = Run(path, config, differences=identity_differences)
     directory = lifecycle.directory
     try:
         if not lifecycle.begin():
@@ -346,8 +356,7 @@ def run(args: argparse.Namespace, build_datasets: Optional[DatasetsBuilder] = No
             lifecycle.running(f"step {trainer.step}/{trainer.nsteps}", trainer.step)
             trainer.train(progress=not config["silent"])
             lifecycle.succeed(f"finished {trainer.nsteps} steps", trainer.step)
-            if not config["silent"]:
-                print(run_summary(directory))
+            print(run_summary(directory))  # even with --silent: a log file shows what the run reached
             return 0
         except (Exception, Terminated, KeyboardInterrupt) as err:
             step = trainer.step if trainer is not None else lifecycle.step

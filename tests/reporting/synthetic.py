@@ -70,7 +70,7 @@ def build_experiment(exp_dir: Path) -> Path:
             for iw in KS:
                 for seed in SEEDS:
                     config = {"dataset": dataset, "estimator": estimator, "iw": iw, "seed": seed,
-                              "model": "sbn", "lr": 0.001}
+                              "model": "sbn", "lr": 0.001, "iw_valid": 100, "iw_test": 1000}
                     write_run(exp_dir, f"{dataset}-{estimator}-K{iw}-s{seed}", config,
                               run_rows(dataset, estimator, iw, seed))
     return exp_dir

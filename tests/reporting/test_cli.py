@@ -74,3 +74,18 @@ def test_report_script(experiment_dir, tmp_path):
     help_text = subprocess.run([sys.executable, str(REPO / "report.py"), "--help"], capture_output=True,
                                text=True, cwd=tmp_path, timeout=120).stdout
     assert "usage: report.py" in help_text and "--pivot_metrics" in help_text
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--metrics", "test:loss/Lk"], "report: --metrics: metric 'test:loss/Lk' matches no selected run "
+                                    "(did you mean test:loss/L_k"),
+    (["--metrics", "test:loss/L_k", "--keys", "estimator,seeed"],
+     "report: --keys: key 'seeed' matches no selected run (did you mean seed?)"),
+])
+def test_report_py_with_a_misspelt_metric_or_key_exits_2_and_writes_nothing(experiment_dir, tmp_path, flags, message):
+    out = tmp_path / "report"
+    cmd = [sys.executable, str(REPO / "report.py"), "--root", str(experiment_dir), "--out", str(out), *flags]
+    proc = subprocess.run(cmd, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[0].startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()

@@ -79,17 +79,43 @@ def test_missing_experiment_is_a_message(tmp_path, caplog):
     assert not result.ok and "does not exist; nothing to report" in caplog.text
 
 
-def test_missing_metrics_are_skipped(experiment_dir, tmp_path, caplog):
+def test_a_metric_or_key_matching_nothing_writes_nothing_and_says_what_was_meant(experiment_dir, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="ovis.reporting"):
-        result = make_report(_cfg(experiment_dir, tmp_path / "r", metrics=["test:loss/L_k", "test:loss/elbo"],
+        result = make_report(_cfg(experiment_dir, tmp_path / "r", metrics=["test:loss/L_k", "test:loss/L_kk"],
                                   pivot_metrics=[parse_pivot("max:test:loss/nope")], detailed_metrics=["a:b/c"]))
-    assert result.ok
-    assert "metric 'test:loss/elbo' was logged by no selected run; skipped" in caplog.text
-    assert "metric 'test:loss/nope' was logged by no selected run" in caplog.text
-    assert "metric 'a:b/c'" in caplog.text
-    assert [p.name for p in result.files if p.suffix == ".png"] == ["test-loss-L_k.png"]
-    assert not (tmp_path / "r" / "pivot.csv").exists()
-    assert "test:loss/elbo" in (tmp_path / "r" / "summary.md").read_text()  # the notes are kept
+    assert not result.ok
+    assert result.invalid[0] == ("--metrics: metric 'test:loss/L_kk' matches no selected run "
+                                 "(did you mean test:loss/L_k, train:loss/L_k?)")
+    assert any("'test:loss/nope'" in m for m in result.invalid) and any("'a:b/c'" in m for m in result.invalid)
+    assert not (tmp_path / "r").exists()
+    result = make_report(_cfg(experiment_dir, tmp_path / "r", metrics=["test:loss/L_k"], keys=["estimmator"]))
+    assert result.invalid == ["--keys: key 'estimmator' matches no selected run (did you mean estimator?)"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_new_report_replaces_the_old_one_whole(experiment_dir, tmp_path):
+    out = tmp_path / "r"
+    first = make_report(_cfg(experiment_dir, out, metrics=["test:loss/L_k", "train:loss/L_k"]))
+    assert first.ok and (out / "curves" / "train-loss-L_k.png").exists()
+    second = make_report(_cfg(experiment_dir, out, metrics=["test:loss/L_k"], pivot_metrics=[]))
+    assert second.ok and all(f.exists() and str(f).startswith(str(out)) for f in second.files)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(str(f.relative_to(out)) for f in second.files)  # no stale figure left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
+
+
+def test_bounds_are_labelled_with_their_number_of_particles(experiment_dir, tmp_path):
+    from ovis.reporting.make import _particles
+    from ovis.reporting.naming import metric_label
+    from ovis.reporting.runs import read_experiment
+
+    particles = _particles(read_experiment(experiment_dir))  # the runs' iw_test and iw_valid
+    assert particles == {"test": 1000, "valid": 100, "train": 100}
+    assert metric_label("test:loss/L_k", particles=particles) == "test L_1000 (nats)"
+    result = make_report(_cfg(experiment_dir, tmp_path / "r"))
+    assert "test L_1000 (nats), max" in (tmp_path / "r" / "pivot.md").read_text()
+    assert metric_label("test:loss/L_k", "max", {"test": 1000}) == "test L_1000 (nats), max"
+    assert metric_label("train:loss/L_k", particles={"test": 1000}) == "train L_K (nats)"
 
 
 def test_only_missing_metrics_writes_nothing(experiment_dir, tmp_path, caplog):
@@ -125,11 +151,10 @@ def test_runs_in_progress_and_failed_runs(tmp_path, caplog):
     assert "2 success" in summary and "1 running" in summary and "run going: still running" in summary
 
 
-def test_pivot_against_k_adds_iw_and_unknown_keys_are_dropped(experiment_dir, tmp_path, caplog):
+def test_pivot_against_k_adds_iw(experiment_dir, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="ovis.reporting"):
-        result = make_report(_cfg(experiment_dir, tmp_path / "r", keys=["estimator", "nope"], metrics=[]))
+        result = make_report(_cfg(experiment_dir, tmp_path / "r", keys=["estimator"], metrics=[]))
     assert result.ok
-    assert "key 'nope' is in no run's config.json" in caplog.text
     assert "differ in: dataset, iw" in caplog.text  # groups by estimator only mix data sets and K
     assert "added 'iw' to --keys" in caplog.text
     assert (tmp_path / "r" / "pivot" / "max-test-loss-L_k.png").is_file()

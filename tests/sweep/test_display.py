@@ -9,12 +9,30 @@ def counts(**kw):
     return base
 
 
-def test_quiet_when_not_a_terminal():
-    stream = io.StringIO()
-    progress = Progress("mini", counts(queued=4), stream=stream)
+def test_no_bar_when_not_a_terminal_but_a_line_every_log_every_seconds(monkeypatch):
+    import ovis.sweep.display as display
+
+    now = [1000.0]
+    monkeypatch.setattr(display.time, "monotonic", lambda: now[0])
+    stream, log = io.StringIO(), io.StringIO()
+    progress = Progress("mini", counts(queued=4), stream=stream, log_every=60, log_stream=log)
+    assert not progress.enabled and not progress.due()
+    progress.update(counts(queued=3, running=1))  # too early: nothing
+    now[0] += 61
+    assert progress.due()
     progress.update(counts(queued=1, running=1, success=1, failed=1))
+    now[0] += 30
+    progress.update(counts(queued=1, running=1, success=1, failed=1))  # 30 s after the last line: nothing
+    now[0] += 3600
+    progress.update(counts(running=1, success=2, failed=1))
     progress.close()
-    assert not progress.enabled and stream.getvalue() == ""
+    assert stream.getvalue() == ""
+    assert log.getvalue().splitlines() == [
+        "mini: 4 jobs | 1 success | 1 failed | 0 aborted | 1 running | 1 queued | 0:01:01 elapsed",
+        "mini: 4 jobs | 2 success | 1 failed | 0 aborted | 1 running | 0 queued | 1:01:31 elapsed"]
+    silent = Progress("mini", counts(queued=4), stream=stream, log_every=0, log_stream=log)
+    now[0] += 1e6
+    assert not silent.due()
 
 
 def test_bar_shows_finished_running_and_failed():

@@ -162,7 +162,15 @@ def test_faults_sigkill_workers_and_manager_ten_times(project):
             manager = project.popen("manager", *flags, "--resume")
             starts += 1
             continue
-        workers = [j["pid"] for j in queue.jobs() if j["state"] == "running"] if queue.exists() else []
+        # kill only while jobs run: on a loaded machine a manager may need longer than the pause to
+        # start its workers, and kills that all land before any job started hit no job at all
+        deadline, workers = time.time() + 60, []
+        while not workers and time.time() < deadline and manager.poll() is None:
+            workers = [j["pid"] for j in queue.jobs() if j["state"] == "running"] if queue.exists() else []
+            if not workers:
+                time.sleep(0.05)
+        if manager.poll() is not None:
+            continue
         if rng.random() < 0.4 or not workers:
             manager.kill()
             manager.wait()
@@ -193,3 +201,18 @@ def test_faults_sigkill_workers_and_manager_ten_times(project):
     assert project.processes() == []  # no orphan worker or job survived its parent
     print(f"kills: {kills}; manager starts: {starts}; polls: {polls[0]}; "
           f"rerun jobs: {sum(j['attempts'] > 1 for j in jobs)}")
+
+
+def test_resume_removes_stale_queue_temporaries_and_logs_progress_lines(project):
+    exp = project.spec("tmpfiles", args=["--sleep 1.5"], parameters={"x": ["a", "b"]})
+    assert project.run("manager", "--exp", exp, *FAST).returncode == 0
+    stale = os.path.join(project.root, exp, ".queue.json.dead1234.tmp")
+    with open(stale, "w") as f:
+        f.write('{"jobs": {"1": ')
+    project.spec("tmpfiles", args=["--sleep 1.5", "--sleep 1.6"], parameters={"x": ["a", "b"]})
+    out = project.run("manager", "--exp", exp, "--resume", "--update_exp", "--log_every", "0.5", *FAST)
+    assert out.returncode == 0, out.stderr
+    assert not os.path.exists(stale)
+    assert "removed 1 temporary queue file(s) left by killed writers" in out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.endswith("elapsed")]
+    assert lines and lines[0].startswith("tmpfiles: 4 jobs | ")  # a progress line without a terminal

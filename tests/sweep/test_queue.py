@@ -201,3 +201,18 @@ def test_a_deliberately_aborted_job_stays_aborted(queue):
     assert not queue.heartbeat(job["id"], job["claim"])  # a late heartbeat does not revive it
     assert not queue.finish(job["id"], job["claim"], "success", 0, 1.0)
     assert queue.get(job["id"])["state"] == "aborted"
+
+
+def test_stale_temporary_files_of_killed_writers_are_removed(tmp_path):
+    from ovis.sweep.queue import JobQueue
+
+    queue = JobQueue(str(tmp_path / "exp"))
+    queue.add_jobs([JobSpec("job.py", ())])
+    stale = [tmp_path / "exp" / ".queue.json.abc123.tmp", tmp_path / "exp" / ".queue.json.x.tmp"]
+    for path in stale:
+        path.write_text('{"jobs": {')  # half-written
+    other = tmp_path / "exp" / ".status.json.q.tmp"
+    other.write_text("")
+    assert queue.remove_stale_temporaries() == sorted(p.name for p in stale)
+    assert not any(p.exists() for p in stale) and other.exists() and len(queue.jobs()) == 1
+    assert queue.remove_stale_temporaries() == []

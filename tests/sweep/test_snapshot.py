@@ -53,3 +53,20 @@ def test_missing_sweep_script_is_an_error(tree):
 def test_default_package_is_the_imported_ovis(tmp_path):
     dest = snapshot_code(str(tmp_path / "snap"), str(tmp_path))
     assert os.path.isfile(os.path.join(dest, "ovis", "sweep", "queue.py"))
+
+
+def test_an_entry_script_the_project_lacks_is_written_as_a_call_of_the_cli(tmp_path):
+    """An installed ovis run from an empty folder: the sweep's run.py is a shim of ``ovis run``."""
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dest = snapshot_code(str(tmp_path / "snap"), str(empty), scripts=["run.py"])
+    assert sorted(os.listdir(dest)) == ["MANIFEST.json", "ovis", "run.py"]
+    out = subprocess.run([sys.executable, os.path.join(dest, "run.py"), "--help"], cwd=str(empty),
+                         env={**os.environ, "PYTHONPATH": dest}, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: run.py")
+    with pytest.raises(FileNotFoundError, match="other.py"):  # a script of the sweep's own is still required
+        snapshot_code(str(tmp_path / "snap2"), str(empty), scripts=["other.py"])

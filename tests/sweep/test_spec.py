@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_duplicate_jobs_are_dropped():
 def test_mini_sweep_of_the_repo_parses():
     import os
     from .conftest import REPO
-    jobs = expand_jobs(load_spec(os.path.join(REPO, "experiments", "mini.json")))
+    jobs = expand_jobs(load_spec(os.path.join(REPO, "ovis", "experiments", "mini.json")))
     assert len(jobs) == 6
     assert all(j.script == "run.py" and "--dataset" in j.args and "digits" in j.args for j in jobs)
 
@@ -91,12 +92,18 @@ def test_file_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{\"description\": ")
     with pytest.raises(SweepSpecError, match=r"bad.json: not valid JSON"):
         load_spec(str(tmp_path / "bad.json"))
-    with pytest.raises(SweepSpecError, match=r"nope.json: sweep file not found .*\['bad', 'ok'\]"):
+    with pytest.raises(SweepSpecError, match=r"nope.json: sweep file not found ") as err:
         load_spec(str(tmp_path / "nope.json"))
+    assert all(f"'{name}'" in str(err.value) for name in ("bad", "ok", "mini"))  # local and shipped
     assert load_spec(str(tmp_path / "ok.json")).source.endswith("ok.json")
 
 
-def test_resolve_spec_path():
-    assert resolve_spec_path("mini") == "experiments/mini.json"
-    assert resolve_spec_path("mini", "exps") == "exps/mini.json"
+def test_resolve_spec_path(tmp_path):
+    from ovis.experiments import PACKAGE_DIR
+    local = tmp_path / "exps"
+    assert resolve_spec_path("mini", str(local)) == os.path.join(PACKAGE_DIR, "mini.json")  # shipped
+    local.mkdir()
+    (local / "mini.json").write_text("{}")
+    assert resolve_spec_path("mini", str(local)) == str(local / "mini.json")  # the local one wins
+    assert resolve_spec_path("nope", str(local)) == str(local / "nope.json")  # not found: load_spec says so
     assert resolve_spec_path("some/where.json") == "some/where.json"

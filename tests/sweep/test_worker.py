@@ -83,3 +83,34 @@ def test_a_job_that_cannot_start_fails_with_the_reason(project):
     assert Worker(queue, heartbeat=5).run() == 0
     job = queue.jobs()[0]
     assert job["state"] == "failed" and job["error"].startswith("could not start the job:")
+
+
+def test_a_job_killed_from_outside_is_recorded_as_killed_and_requeued_at_level_1(project):
+    """The kernel's OOM killer sends SIGKILL to the job: 'aborted', 'killed by SIGKILL (out of memory?)'."""
+    import threading
+
+    queue = project.make_queue("oom", [JobSpec("job.py", ("--sleep", "60"))])
+    worker = Worker(queue, heartbeat=0.2)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    deadline = time.time() + 60
+    while not (queue.jobs()[0].get("job_pid") and project.marker("oom", "00001")):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(queue.jobs()[0]["job_pid"], signal.SIGKILL)
+    thread.join(timeout=60)
+    job = queue.jobs()[0]
+    assert job["state"] == "aborted" and job["exit_code"] == -9
+    assert job["error"].splitlines()[0] == "killed by SIGKILL (out of memory?)"
+    assert queue.requeue(1) == ["00001"] and queue.jobs()[0]["state"] == "queued"
+
+
+def test_outcome_of_each_ending():
+    from ovis.sweep.runner import describe_exit, outcome
+
+    assert outcome(0, False, "log") == ("success", None)
+    assert outcome(3, False, "ValueError: boom") == ("failed", "ValueError: boom")
+    assert outcome(3, False, "") == ("failed", "exit code 3 (empty log)")
+    assert outcome(-15, False, "") == ("aborted", "killed by SIGTERM")
+    assert outcome(-9, True, "tail") == ("aborted", "stopped by a signal to the worker\ntail")
+    assert describe_exit(-9) == "killed by SIGKILL (out of memory?)" and describe_exit(-200) == "killed by signal 200"

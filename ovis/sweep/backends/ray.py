@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..procs import HOST, stop_on_signals
 from ..queue import JobQueue, QueueLockedError
-from ..runner import job_command, job_env, log_path, run_job
+from ..runner import job_command, job_env, log_path, outcome, run_job
 from . import RunOptions
 
 __all__ = ["run_ray", "import_ray", "run_task"]
@@ -57,12 +57,8 @@ def _record(queue: JobQueue, job: Mapping[str, Any], out: Optional[Dict[str, Any
         queue.finish(job["id"], job["claim"], state, None, time.time() - job["started_at"], error)
         return
     extra = {"node": out["node"], "job_pid": out["job_pid"], "node_device": out["node_device"]}
-    if out["stopped"] or aborted:
-        state, err = "aborted", f"stopped (ray task cancelled)\n{out['tail']}".rstrip()
-    elif out["exit_code"] == 0:
-        state, err = "success", None
-    else:
-        state, err = "failed", out["tail"] or f"exit code {out['exit_code']} (empty log)"
+    state, err = outcome(out["exit_code"], bool(out["stopped"] or aborted), out["tail"],
+                         stopped_by="ray (task cancelled)")
     queue.finish(job["id"], job["claim"], state, out["exit_code"], out["duration"], err, **extra)
 
 
