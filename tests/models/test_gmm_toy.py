@@ -33,7 +33,7 @@ def test_posterior_error_is_the_l2_norm_by_hand():
     import math
     model = GaussianMixtureToy(C=2)
     x = torch.tensor([[4.0], [13.0]])
-    q = model.q(x).probs
+    q = model.q(x).probs.detach()
     pi = true_prior_probs(2).tolist()
     for i, xi in enumerate([4.0, 13.0]):
         joint = [pi[c] * math.exp(-0.5 * ((xi - 10.0 * c) / 5.0) ** 2) for c in range(2)]
