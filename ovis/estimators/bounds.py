@@ -247,7 +247,7 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     Returns:
         control variates ``c_k``, ``[*, K]``.
     """
-    from .interpolation import auxiliary_means, interpolation_cost, interpolation_pieces
+    from .interpolation import auxiliary_means, exact_means, interpolation_cost, interpolation_pieces
 
     alpha = check_alpha(alpha)
     if method not in ("auto", "exact", "interpolated"):
@@ -271,17 +271,9 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
         raise ValueError("method='interpolated' needs finite auxiliary log-weights; use 'auto' or 'exact'")
     if use_interpolant:
         H, G = auxiliary_means(loo.reshape(-1, K).double(), aux.reshape(-1, S).double(), pieces, max_elements)
-        H, G = H.to(loo.dtype).view(*batch, K), G.to(loo.dtype).view(*batch, K)
     else:
-        rows = max(1, log_wk[..., 0].numel())
-        chunk = max(1, min(S, max_elements // max(1, rows * K)))
-        H = torch.zeros_like(log_wk)
-        G = torch.zeros_like(log_wk)
-        for start in range(0, S, chunk):
-            part = aux[..., start:start + chunk].unsqueeze(-2)  # [*, 1, s]
-            H += torch.logaddexp(loo.unsqueeze(-1), part).sum(-1)  # [*, K]
-            G += torch.sigmoid(part - loo.unsqueeze(-1)).sum(-1)
-        H, G = H / S, G / S
+        H, G = exact_means(loo.reshape(-1, K), aux.reshape(-1, S), max_elements)
+    H, G = H.to(loo.dtype).view(*batch, K), G.to(loo.dtype).view(*batch, K)
     c = (H - math.log(K)) / a - G
     return torch.where(torch.isfinite(c), c, torch.zeros((), dtype=c.dtype, device=c.device))
 

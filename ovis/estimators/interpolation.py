@@ -37,7 +37,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["auxiliary_means", "interpolation_pieces", "interpolation_cost", "DEGREE", "MARGIN", "TERMS"]
+__all__ = ["auxiliary_means", "exact_means", "interpolation_pieces", "interpolation_cost", "DEGREE", "MARGIN", "TERMS"]
 
 DEGREE = 20  # Chebyshev degree per piece
 WIDTH = 4.0  # largest piece, in nats
@@ -72,8 +72,9 @@ def _chebyshev(degree: int, dtype: torch.dtype, device: torch.device) -> Tuple[T
     return nodes.to(dtype=dtype, device=device), transform.to(dtype=dtype, device=device)
 
 
-def _exact_sums(b: Tensor, aux: Tensor, max_elements: int) -> Tuple[Tensor, Tensor]:
-    """``(H(b), G(b))`` pair by pair, ``b [R, m]``, ``aux [R, S]`` -> ``[R, m]`` each."""
+def exact_means(b: Tensor, aux: Tensor, max_elements: int = 2 ** 20) -> Tuple[Tensor, Tensor]:
+    """``(H(b), G(b))`` pair by pair, O(S m) per row: ``b [R, m]`` (``-inf`` allowed), ``aux [R, S]`` ->
+    ``[R, m]`` each; chunked over S so that no intermediate exceeds ``max_elements``."""
     R, m = b.shape
     S = aux.shape[-1]
     H = torch.zeros_like(b)
@@ -137,7 +138,7 @@ def auxiliary_means(loo: Tensor, aux: Tensor, pieces: int, max_elements: int = 2
     # the interpolation nodes of every piece, [R, pieces * (d + 1)]
     left = lo + width * torch.arange(pieces, dtype=loo.dtype, device=loo.device)  # [R, pieces]
     at = (left[..., None] + 0.5 * width[..., None] * (nodes + 1.0)).reshape(R, -1)
-    H_nodes, G_nodes = _exact_sums(at, aux, max_elements)
+    H_nodes, G_nodes = exact_means(at, aux, max_elements)
     # coefficients per piece: [R, pieces, d + 1]
     coef_H = (H_nodes - at).view(R, pieces, DEGREE + 1) @ transform.T  # interpolate F = H - b, bounded
     coef_G = G_nodes.view(R, pieces, DEGREE + 1) @ transform.T
