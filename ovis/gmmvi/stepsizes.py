@@ -32,6 +32,14 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be a positive number, got {v!r}")
 
 
+def _set_improvement_factors(obj, min_stepsize: float, max_stepsize: float, inc: float, dec: float) -> None:
+    """Validate and store the bounds and factors of an improvement-based step size (R and N)."""
+    _check_positive(min_stepsize=min_stepsize, max_stepsize=max_stepsize, stepsize_inc_factor=inc,
+                    stepsize_dec_factor=dec)
+    obj.min_stepsize, obj.max_stepsize = float(min_stepsize), float(max_stepsize)
+    obj.inc, obj.dec = float(inc), float(dec)
+
+
 # ---------------------------------------------------------------------- components
 @COMPONENT_STEPSIZES.register("fixed", aliases=("F",), reserved=("model",))
 class FixedComponentStepsize(Stateful):
@@ -65,10 +73,7 @@ class ImprovementBasedComponentStepsize(FixedComponentStepsize):
     def __init__(self, model: GaussianMixture, initial_stepsize: float = 1.0, min_stepsize: float = 1e-3,
                  max_stepsize: float = 1.0, stepsize_inc_factor: float = 1.15, stepsize_dec_factor: float = 0.85):
         super().__init__(model, initial_stepsize)
-        _check_positive(min_stepsize=min_stepsize, max_stepsize=max_stepsize,
-                        stepsize_inc_factor=stepsize_inc_factor, stepsize_dec_factor=stepsize_dec_factor)
-        self.min_stepsize, self.max_stepsize = float(min_stepsize), float(max_stepsize)
-        self.inc, self.dec = float(stepsize_inc_factor), float(stepsize_dec_factor)
+        _set_improvement_factors(self, min_stepsize, max_stepsize, stepsize_inc_factor, stepsize_dec_factor)
 
     def update_stepsize(self, current: Tensor) -> Tensor:
         h = self.model.reward_history
@@ -125,10 +130,7 @@ class ImprovementBasedWeightStepsize(FixedWeightStepsize):
     def __init__(self, model: GaussianMixture, initial_stepsize: float = 1.0, min_stepsize: float = 1e-4,
                  max_stepsize: float = 1.0, stepsize_inc_factor: float = 1.15, stepsize_dec_factor: float = 0.85):
         super().__init__(model, initial_stepsize)
-        _check_positive(min_stepsize=min_stepsize, max_stepsize=max_stepsize,
-                        stepsize_inc_factor=stepsize_inc_factor, stepsize_dec_factor=stepsize_dec_factor)
-        self.min_stepsize, self.max_stepsize = float(min_stepsize), float(max_stepsize)
-        self.inc, self.dec = float(stepsize_inc_factor), float(stepsize_dec_factor)
+        _set_improvement_factors(self, min_stepsize, max_stepsize, stepsize_inc_factor, stepsize_dec_factor)
         self.elbo_history = [-3.4028234663852886e38]
 
     def update_stepsize(self) -> float:
