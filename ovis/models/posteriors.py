@@ -15,6 +15,10 @@ nsf        neural spline flow conditioned on the features (zuko)
 ffjord     FFJORD stack whose state derivative reads the features (zuko's solver)
 =========  ======================================================================
 
+By default the flows model ``(z - loc) / scale`` with ``loc`` and ``scale`` read from the features as
+the gaussian posterior does, and start as the identity, so a flow posterior starts equal to the
+gaussian one (options ``standardize``, ``identity_init``; :class:`~ovis.flows.posterior.FlowPosterior`).
+
 The flow posteriors' distributions implement ``detached()`` (the density with every parameter
 and the features held constant), which :func:`ovis.estimators.evaluation.detach_distribution`
 uses for sticking the landing and DReG.
