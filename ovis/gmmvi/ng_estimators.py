@@ -100,22 +100,20 @@ class SteinNgEstimator(NgEstimator):
 
     def get_expected_hessian_and_grad(self, samples, relative_mapping, background, target_lnpdfs, target_grads):
         q = self.model
-        logq, grad_logq, comp = q.log_density_and_grad(samples)
+        logq, grad_logq, comp, pds = q.log_density_and_grad(samples, return_precision_times_diffs=True)
         g = target_grads - self.temperature * grad_logq                          # [N, D] grad of the log-ratio
         W = self._weights(comp, background, relative_mapping)                   # [K, N]
         expected_grad = W @ g
         K, N, D = q.num_components, samples.shape[0], q.num_dimensions
-        chunk = max(1, (1 << 24) // max(1, N * D))
+        chunk = K if pds is not None else max(1, (1 << 24) // max(1, N * D))
         hess = []
         for s in range(0, K, chunk):
-            diff = samples.unsqueeze(0) - q.means[s:s + chunk].unsqueeze(1)      # [k, N, D]
-            L = q.chols[s:s + chunk]
+            pd = pds if pds is not None else q.precision_times_diffs(samples, s, s + chunk)   # [k, N, D]
+            wg = W[s:s + chunk].unsqueeze(-1) * g                                # [k, N, D]
             if q.diagonal:
-                pd = diff / (L ** 2).unsqueeze(1)
-                hess.append(torch.einsum("kn,nd,knd->kd", W[s:s + chunk], g, pd))
+                hess.append((wg * pd).sum(1))
             else:
-                pd = torch.cholesky_solve(diff.transpose(1, 2), L, upper=False).transpose(1, 2)
-                h = torch.einsum("kn,ni,knj->kij", W[s:s + chunk], g, pd)
+                h = wg.transpose(1, 2) @ pd                                      # sum_n w g (P (x - mu))^T
                 hess.append(0.5 * (h + h.transpose(1, 2)))
         return -torch.cat(hess, 0), -expected_grad
 
