@@ -26,16 +26,27 @@ PUBLISHED = {"breast-cancer": (78.15, 78.23, 78.3), "german-credit": (585.10, 58
              "gmm20": (0.002, 0.008, 0.01)}
 
 
+def stop_time(hhmm, now=None):
+    """The next UTC time ``hhmm`` (HH:MM) after ``now``: a time earlier in the day than now is tomorrow's."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    h, m = map(int, hhmm.split(":"))
+    t = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    return t if t > now else t + dt.timedelta(days=1)
+
+
 def run(args, extra):
+    stop = stop_time(args.stop_at) if args.stop_at else None
     for it in range(args.chunk, args.iterations + args.chunk, args.chunk):
         it = min(it, args.iterations)
         for seed in args.seeds:
-            if args.stop_at:
-                now = dt.datetime.now(dt.timezone.utc).strftime("%H:%M")
-                if now >= args.stop_at:
+            if stop is not None:
+                if dt.datetime.now(dt.timezone.utc) >= stop:
                     print(f"stop time {args.stop_at} reached", flush=True)
                     return
             run_dir = Path(args.out) / f"{args.target}-{args.codeword}-s{seed}"
+            status = run_dir / "status.json"
+            if status.exists() and json.loads(status.read_text()).get("iteration", 0) >= it:
+                continue                                    # already there (a resumed study)
             cmd = [sys.executable, str(ROOT / "run_gmmvi.py"), "--target", args.target, "--codeword", args.codeword,
                    "--iterations", str(it), "--seed", str(seed), "--run-dir", str(run_dir), "--no-progress",
                    "--log-every", str(args.log_every), "--eval-samples", "2000", *extra]
