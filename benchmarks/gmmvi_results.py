@@ -45,7 +45,8 @@ def run(args, extra):
                     return
             run_dir = Path(args.out) / f"{args.target}-{args.codeword}-s{seed}"
             status = run_dir / "status.json"
-            if status.exists() and json.loads(status.read_text()).get("iteration", 0) >= it:
+            st = json.loads(status.read_text()) if status.exists() else {}
+            if int(st.get("step", st.get("iteration", 0))) >= it:
                 continue                                    # already there (a resumed study)
             cmd = [sys.executable, str(ROOT / "run_gmmvi.py"), "--target", args.target, "--codeword", args.codeword,
                    "--iterations", str(it), "--seed", str(seed), "--run-dir", str(run_dir), "--no-progress",
@@ -79,7 +80,7 @@ def report(args):
     for name, dirs in groups.items():
         for d in dirs:
             value, runner = final_neg_elbo(d, args.samples)
-            rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+            rows = runner.sink.read_metrics()
             key = "eval:gmmvi/gap" if "eval:gmmvi/gap" in rows[-1] else "eval:gmmvi/neg_elbo"
             curves.setdefault(name, []).append(([r["train:gmmvi/target_evaluations"] for r in rows],
                                                 [r[key] for r in rows]))
