@@ -75,7 +75,8 @@ def report(args):
         if (d / "checkpoint.pt").exists():
             groups.setdefault(d.name.rsplit("-s", 1)[0], []).append(d)
     lines = ["| target / code word | seed | iterations | target evaluations | components | -ELBO (gap for GMM20) "
-             "| seconds / iteration |", "|---|---|---|---|---|---|---|"]
+             "| seconds / iteration (mean over the run) | seconds / iteration (last logged window) |",
+             "|---|---|---|---|---|---|---|---|"]
     curves = {}
     for name, dirs in groups.items():
         for d in dirs:
@@ -87,7 +88,7 @@ def report(args):
             spi = runner.algo_time / max(1, runner.iteration)
             lines.append(f"| {name} | {d.name.rsplit('-s', 1)[1]} | {runner.iteration} | "
                          f"{runner.gmmvi.num_target_evaluations:,} | {runner.gmmvi.model.num_components} | "
-                         f"{value:.3f} | {spi:.3f} |")
+                         f"{value:.3f} | {spi:.3f} | {rows[-1]['train:gmmvi/seconds_per_iteration']:.3f} |")
     print("\n".join(lines))
     if args.figure:
         import matplotlib
