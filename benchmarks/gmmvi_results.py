@@ -26,16 +26,28 @@ PUBLISHED = {"breast-cancer": (78.15, 78.23, 78.3), "german-credit": (585.10, 58
              "gmm20": (0.002, 0.008, 0.01)}
 
 
+def stop_time(hhmm, now=None):
+    """The next UTC time ``hhmm`` (HH:MM) after ``now``: a time earlier in the day than now is tomorrow's."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    h, m = map(int, hhmm.split(":"))
+    t = now.replace(hour=h, minute=m, second=0, microsecond=0)
+    return t if t > now else t + dt.timedelta(days=1)
+
+
 def run(args, extra):
+    stop = stop_time(args.stop_at) if args.stop_at else None
     for it in range(args.chunk, args.iterations + args.chunk, args.chunk):
         it = min(it, args.iterations)
         for seed in args.seeds:
-            if args.stop_at:
-                now = dt.datetime.now(dt.timezone.utc).strftime("%H:%M")
-                if now >= args.stop_at:
+            if stop is not None:
+                if dt.datetime.now(dt.timezone.utc) >= stop:
                     print(f"stop time {args.stop_at} reached", flush=True)
                     return
             run_dir = Path(args.out) / f"{args.target}-{args.codeword}-s{seed}"
+            status = run_dir / "status.json"
+            st = json.loads(status.read_text()) if status.exists() else {}
+            if int(st.get("step", st.get("iteration", 0))) >= it:
+                continue                                    # already there (a resumed study)
             cmd = [sys.executable, str(ROOT / "run_gmmvi.py"), "--target", args.target, "--codeword", args.codeword,
                    "--iterations", str(it), "--seed", str(seed), "--run-dir", str(run_dir), "--no-progress",
                    "--log-every", str(args.log_every), "--eval-samples", "2000", *extra]
@@ -63,19 +75,20 @@ def report(args):
         if (d / "checkpoint.pt").exists():
             groups.setdefault(d.name.rsplit("-s", 1)[0], []).append(d)
     lines = ["| target / code word | seed | iterations | target evaluations | components | -ELBO (gap for GMM20) "
-             "| seconds / iteration |", "|---|---|---|---|---|---|---|"]
+             "| seconds / iteration (mean over the run) | seconds / iteration (last logged window) |",
+             "|---|---|---|---|---|---|---|---|"]
     curves = {}
     for name, dirs in groups.items():
         for d in dirs:
             value, runner = final_neg_elbo(d, args.samples)
-            rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+            rows = runner.sink.read_metrics()
             key = "eval:gmmvi/gap" if "eval:gmmvi/gap" in rows[-1] else "eval:gmmvi/neg_elbo"
             curves.setdefault(name, []).append(([r["train:gmmvi/target_evaluations"] for r in rows],
                                                 [r[key] for r in rows]))
             spi = runner.algo_time / max(1, runner.iteration)
             lines.append(f"| {name} | {d.name.rsplit('-s', 1)[1]} | {runner.iteration} | "
                          f"{runner.gmmvi.num_target_evaluations:,} | {runner.gmmvi.model.num_components} | "
-                         f"{value:.3f} | {spi:.3f} |")
+                         f"{value:.3f} | {spi:.3f} | {rows[-1]['train:gmmvi/seconds_per_iteration']:.3f} |")
     print("\n".join(lines))
     if args.figure:
         import matplotlib

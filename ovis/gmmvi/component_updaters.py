@@ -183,9 +183,33 @@ class TrustRegionComponentUpdater(ComponentUpdater):
         kl = torch.where(ok & torch.isfinite(kl), kl.clamp(min=0.0), torch.full_like(kl, math.inf))
         return kl, mean, chol, ok
 
+    def _candidate_kl(self, eta: Tensor, old: dict) -> Tensor:
+        """``[K]``, only the KL of the candidates for ``eta [K]`` (inf where infeasible), in closed form from the
+        new precision's Cholesky factor: ``KL = (tr(P_old S) + |mu - mu_old|^2_P_old - D + log|S_old| - log|S|) / 2``."""
+        q = self.model
+        e = eta.unsqueeze(-1)
+        D = q.num_dimensions
+        if q.diagonal:
+            return self._candidate(eta, old)[0]
+        new_P = old["P"] + old["R"] / e.unsqueeze(-1)
+        LP, info = torch.linalg.cholesky_ex(new_P)
+        ok = info == 0
+        LP = torch.where(ok.view(-1, 1, 1), LP, torch.eye(D, dtype=new_P.dtype))
+        cov = torch.cholesky_inverse(LP)
+        mean = _mv(cov, old["lin"] + old["r"] / e)
+        diff = mean - q.means
+        logdet_new = -2 * torch.diagonal(LP, dim1=-2, dim2=-1).log().sum(-1)
+        kl = 0.5 * ((old["P"] * cov).sum((-1, -2)) + (diff * _mv(old["P"], diff)).sum(-1) - D
+                    + old["logdet"] - logdet_new)
+        ok = ok & torch.isfinite(kl)
+        return torch.where(ok, kl.clamp(min=0.0), torch.full_like(kl, math.inf))
+
     def bracketing_search(self, kl_bound: Tensor, lower: Tensor, upper: Tensor, old: dict) -> Tuple[Tensor, Tensor]:
         """Bisection on ``log eta`` for all components; returns ``(lower, upper)`` as ``eta`` (not log),
         equal where a feasible ``eta`` was found."""
+        q = self.model
+        if not q.diagonal and "logdet" not in old:
+            old = dict(old, logdet=2 * torch.diagonal(q.chols, dim1=-2, dim2=-1).log().sum(-1))
         eta = 0.5 * (lower + upper)
         ub_ok = torch.zeros_like(lower, dtype=torch.bool)
         active = torch.ones_like(ub_ok)
@@ -194,7 +218,7 @@ class TrustRegionComponentUpdater(ComponentUpdater):
             active = active & (diff >= 0.1)
             if not bool(active.any()):
                 break
-            kl = self._candidate(eta.exp(), old)[0]
+            kl = self._candidate_kl(eta.exp(), old)
             close = active & ((kl_bound - kl).abs() < 0.1 * kl_bound) & (kl <= kl_bound)
             lower = torch.where(close, eta, lower)
             upper = torch.where(close, eta, upper)

@@ -156,6 +156,12 @@ class GMMVI:
         q = self.model
         samples, mapping, background, lnpdfs, grads = self.sample_selector.select_samples()
         relative_mapping = mapping - (self.sample_db.means.shape[0] - q.num_components)
+        # the sample DB has just evaluated the samples under the Gaussians that drew them; the newest K of
+        # those are the current components (checked), so the estimator need not evaluate them again
+        comp = self.sample_db.newest_gaussians_log_densities(q.num_components)
+        if comp is not None and torch.equal(self.sample_db.means[-q.num_components:], q.means) \
+                and torch.equal(self.sample_db.chols[-q.num_components:], q.chols):
+            q.remember_log_densities(samples, comp)
         q.stepsizes = self.component_stepsize_adapter.update_stepsize(q.stepsizes)
         hess_neg, grad_neg = self.ng_estimator.get_expected_hessian_and_grad(samples, relative_mapping, background,
                                                                              lnpdfs, grads)

@@ -119,6 +119,8 @@ class GaussianMixture:
         self.max_component_id = K - 1
         self.adding_thresholds = -torch.ones(K, **o)
         self.initial_entropies = self.component_entropies()
+        self._memo: Optional[Tuple[Tensor, Tensor, Tensor, Tensor]] = None
+        self._precision_memo: Optional[Tuple[Tensor, Tensor]] = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -172,12 +174,18 @@ class GaussianMixture:
         return self.chols ** 2 if self.diagonal else self.chols @ self.chols.transpose(-1, -2)
 
     def precisions(self) -> Tensor:
-        """``[K, D, D]`` (full) or ``[K, D]`` (diagonal)."""
+        """``[K, D, D]`` (full) or ``[K, D]`` (diagonal); computed once per set of Cholesky factors."""
+        memo = getattr(self, "_precision_memo", None)
+        if memo is not None and memo[0] is self.chols:
+            return memo[1]
         if self.diagonal:
-            return self.chols ** -2
-        inv = torch.linalg.solve_triangular(self.chols, torch.eye(self.num_dimensions, dtype=self.dtype)
-                                            .expand_as(self.chols), upper=False)
-        return inv.transpose(-1, -2) @ inv
+            P = self.chols ** -2
+        else:
+            inv = torch.linalg.solve_triangular(self.chols, torch.eye(self.num_dimensions, dtype=self.dtype)
+                                                .expand_as(self.chols), upper=False)
+            P = inv.transpose(-1, -2) @ inv
+        self._precision_memo = (self.chols, P)
+        return P
 
     def component_entropies(self) -> Tensor:
         """``[K]``, the differential entropy of each component."""
@@ -190,8 +198,27 @@ class GaussianMixture:
 
     # ------------------------------------------------------------------ densities
     def component_log_densities(self, x: Tensor) -> Tensor:
-        """``[K, N]`` for ``x`` of shape ``[N, D]``."""
+        """``[K, N]`` for ``x`` of shape ``[N, D]`` (the remembered values if :meth:`remember_log_densities`
+        was called with this very tensor ``x`` and the components have not been replaced since)."""
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] is x and memo[1] is self.means and memo[2] is self.chols:
+            return memo[3]
         return gaussian_log_densities(x, self.means, self.chols)
+
+    def remember_log_densities(self, x: Tensor, component_log_densities: Tensor) -> None:
+        """Remember ``log q(x|k)`` ``[K, N]`` for the tensor ``x`` ``[N, D]`` (e.g. computed by the sample
+        database), so that :meth:`component_log_densities` of that same tensor does not recompute them.
+        Replacing the means or Cholesky factors (any update) forgets them; they must not be changed in place."""
+        if component_log_densities.shape != (self.num_components, x.shape[0]):
+            raise ValueError(f"expected log-densities of shape {(self.num_components, x.shape[0])}, "
+                             f"got {tuple(component_log_densities.shape)}")
+        self._memo = (x, self.means, self.chols, component_log_densities)
+
+    def precision_times_diffs(self, x: Tensor, start: int = 0, stop: Optional[int] = None) -> Tensor:
+        """``[k, N, D]``, ``Sigma_j^{-1} (x_n - mu_j)`` for the components ``j`` in ``start:stop``."""
+        P = self.precisions()[start:stop]
+        diff = x.unsqueeze(0) - self.means[start:stop].unsqueeze(1)                 # [k, N, D]
+        return diff * P.unsqueeze(1) if self.diagonal else diff @ P              # P symmetric
 
     def log_densities_also_individual(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """``(log q(x) [N], log q(x|k) [K, N])``."""
@@ -202,24 +229,25 @@ class GaussianMixture:
         """``[N]``, ``log q(x)``."""
         return self.log_densities_also_individual(x)[0]
 
-    def log_density_and_grad(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def log_density_and_grad(self, x: Tensor, return_precision_times_diffs: bool = False):
         """``(log q(x) [N], grad_x log q(x) [N, D], log q(x|k) [K, N])`` in closed form.
 
-        ``grad log q(x) = sum_k q(k|x) (-Sigma_k^{-1} (x - mu_k))``.
+        ``grad log q(x) = sum_k q(k|x) (-Sigma_k^{-1} (x - mu_k))``. With ``return_precision_times_diffs``
+        a fourth element is ``Sigma_k^{-1} (x - mu_k)`` ``[K, N, D]`` if it fits in memory (else ``None``).
         """
         logq, comp = self.log_densities_also_individual(x)
         resp = (comp + self.log_weights.unsqueeze(1) - logq).exp()          # [K, N]
-        grad = torch.zeros_like(x)
-        K = self.num_components
-        chunk = max(1, (1 << 24) // max(1, x.shape[0] * self.num_dimensions))
+        K, N, D = self.num_components, x.shape[0], self.num_dimensions
+        chunk = max(1, (1 << 24) // max(1, N * D))
+        keep = return_precision_times_diffs and chunk >= K
+        grad, pds = torch.zeros_like(x), None
         for s in range(0, K, chunk):
-            diff = x.unsqueeze(0) - self.means[s:s + chunk].unsqueeze(1)         # [k, N, D]
-            L = self.chols[s:s + chunk]
-            if self.diagonal:
-                pd = diff / (L ** 2).unsqueeze(1)
-            else:
-                pd = torch.cholesky_solve(diff.transpose(1, 2), L, upper=False).transpose(1, 2)
+            pd = self.precision_times_diffs(x, s, s + chunk)
             grad = grad - torch.einsum("kn,knd->nd", resp[s:s + chunk], pd)
+            if keep:
+                pds = pd
+        if return_precision_times_diffs:
+            return logq, grad, comp, pds
         return logq, grad, comp
 
     def marginal_log_density(self, x: Tensor, dim: int) -> Tensor:
@@ -309,6 +337,7 @@ class GaussianMixture:
     def load_state_dict(self, state: Dict[str, object]) -> None:
         for name, value in state.items():
             setattr(self, name, value.clone() if isinstance(value, Tensor) else value)
+        self._memo = self._precision_memo = None
 
     def __repr__(self) -> str:
         kind = "diagonal" if self.diagonal else "full"

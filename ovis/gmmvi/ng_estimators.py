@@ -100,22 +100,20 @@ class SteinNgEstimator(NgEstimator):
 
     def get_expected_hessian_and_grad(self, samples, relative_mapping, background, target_lnpdfs, target_grads):
         q = self.model
-        logq, grad_logq, comp = q.log_density_and_grad(samples)
+        logq, grad_logq, comp, pds = q.log_density_and_grad(samples, return_precision_times_diffs=True)
         g = target_grads - self.temperature * grad_logq                          # [N, D] grad of the log-ratio
         W = self._weights(comp, background, relative_mapping)                   # [K, N]
         expected_grad = W @ g
         K, N, D = q.num_components, samples.shape[0], q.num_dimensions
-        chunk = max(1, (1 << 24) // max(1, N * D))
+        chunk = K if pds is not None else max(1, (1 << 24) // max(1, N * D))
         hess = []
         for s in range(0, K, chunk):
-            diff = samples.unsqueeze(0) - q.means[s:s + chunk].unsqueeze(1)      # [k, N, D]
-            L = q.chols[s:s + chunk]
+            pd = pds if pds is not None else q.precision_times_diffs(samples, s, s + chunk)   # [k, N, D]
+            wg = W[s:s + chunk].unsqueeze(-1) * g                                # [k, N, D]
             if q.diagonal:
-                pd = diff / (L ** 2).unsqueeze(1)
-                hess.append(torch.einsum("kn,nd,knd->kd", W[s:s + chunk], g, pd))
+                hess.append((wg * pd).sum(1))
             else:
-                pd = torch.cholesky_solve(diff.transpose(1, 2), L, upper=False).transpose(1, 2)
-                h = torch.einsum("kn,ni,knj->kij", W[s:s + chunk], g, pd)
+                h = wg.transpose(1, 2) @ pd                                      # sum_n w g (P (x - mu))^T
                 hess.append(0.5 * (h + h.transpose(1, 2)))
         return -torch.cat(hess, 0), -expected_grad
 
@@ -152,14 +150,25 @@ def fit_quadratic(x: Tensor, y: Tensor, weights: Tensor, means: Tensor, chols: T
         else:
             Linv = torch.linalg.solve_triangular(L, eye.expand(k, D, D), upper=False)
             z = diff @ Linv.transpose(1, 2)
-        feats = torch.cat((z[..., iu] * z[..., ju], z, torch.ones(k, N, 1, dtype=x.dtype)), -1)   # [k, N, P]
-        wf = feats * w.unsqueeze(-1)
-        A = wf.transpose(1, 2) @ feats
+        feats = torch.empty(k, N, P, dtype=x.dtype)                                 # [k, N, P]
+        feats[..., :iu.numel()] = z[..., iu] * z[..., ju]
+        feats[..., iu.numel():-1] = z
+        feats[..., -1] = 1.0
+        sw = w.clamp(min=0.0).sqrt().unsqueeze(-1)                                  # weights >= 0
+        feats.mul_(sw)                                                              # sqrt(w) f
+        A = feats.transpose(1, 2) @ feats                                           # sum_n w f f^T
         reg = torch.ones(P, dtype=x.dtype)
         reg[-1] = 0.0
-        A = A + torch.diag_embed(regularizers[s:s + chunk].unsqueeze(1) * reg)
-        b = (wf * y.view(1, N, 1)).sum(1)
-        theta, info = torch.linalg.solve_ex(A, b)
+        A.diagonal(dim1=-2, dim2=-1).add_(regularizers[s:s + chunk].unsqueeze(1) * reg)
+        b = (feats.transpose(1, 2) @ (sw.squeeze(-1) * y.view(1, N)).unsqueeze(-1)).squeeze(-1)
+        # positive definite for a positive ridge and enough samples: Cholesky; LU where that fails
+        LA, info_c = torch.linalg.cholesky_ex(A)
+        theta = torch.cholesky_solve(b.unsqueeze(-1), LA).squeeze(-1)
+        info = torch.zeros_like(info_c)
+        bad = (info_c != 0) | ~torch.isfinite(theta).all(1)
+        if bool(bad.any()):
+            theta_lu, info_lu = torch.linalg.solve_ex(A[bad], b[bad])
+            theta[bad], info[bad] = theta_lu, info_lu
         ok = (info == 0) & torch.isfinite(theta).all(1)
         theta = torch.where(ok.unsqueeze(1), theta, torch.zeros_like(theta))
         Q = torch.zeros(k, D, D, dtype=x.dtype)

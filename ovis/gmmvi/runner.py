@@ -3,12 +3,19 @@
 :class:`GMMVIRunner` drives :class:`~ovis.gmmvi.GMMVI` and writes through a
 small *sink* interface (:class:`RunSink`): the configuration once, a metrics
 dict per logged iteration, the full state as a checkpoint, and a status. The
-local implementation :class:`LocalRunSink` writes a run directory::
+local implementation :class:`LocalRunSink` writes a run directory through the
+project's run layer (:class:`ovis.runs.RunDirectory`, the files of ``run.py``)::
 
-    <run_dir>/config.json      the full configuration
-    <run_dir>/metrics.jsonl    one JSON object per logged iteration
-    <run_dir>/checkpoint.pt    torch.save of the full state (written atomically through ovis.runs)
-    <run_dir>/status.json      {"state": "running" | "finished", "iteration": ..., ...}
+    <run_dir>/config.json              the full configuration
+    <run_dir>/metrics.jsonl            per logged iteration one line per split, {"step": 50, "split": "eval",
+                                       "gmmvi/neg_elbo": ..., ...} (the run layer's format)
+    <run_dir>/events.out.tfevents.*    TensorBoard scalars, tags "split:group/name" (eval:gmmvi/neg_elbo)
+    <run_dir>/checkpoint.pt            torch.save of the full state (written atomically)
+    <run_dir>/status.json              {"status": "running" | "success" | "failed", "message": ..., "step": ...}
+
+The status follows the run layer's life: ``running`` while iterating (updated at
+every checkpoint), ``success`` at the end, ``failed`` with the reason when an error,
+SIGTERM or Ctrl-C stops the run (the exception is raised again).
 
 Starting a runner on a directory that holds a checkpoint resumes from it
 (model, sample DB, module states, random state, iteration, time).
@@ -41,6 +48,8 @@ from typing import Any, Dict, Mapping, Optional, Union
 import torch
 
 from ..runs import names
+from ..runs.directory import RunDirectory
+from ..runs.lifecycle import failure, terminate_on_sigterm
 from ..runs.atomic import atomic_write as _atomic_write
 from .configs import merge
 from .gmmvi import GMMVI
@@ -76,8 +85,15 @@ class RunSink:
         """The last checkpoint, or ``None``."""
         raise NotImplementedError
 
-    def write_status(self, status: Mapping[str, Any]) -> None:
+    def write_status(self, status: str, message: str, step: int) -> None:
+        """``status`` is one of ``running``, ``success``, ``failed`` (:data:`ovis.runs.names.STATUSES`)."""
         raise NotImplementedError
+
+    def open(self, step: int) -> None:
+        """Called before iterating from ``step`` (e.g. to open TensorBoard); default: nothing."""
+
+    def close(self) -> None:
+        """Called when the run stops; default: nothing."""
 
 
 def _jsonable(value):
@@ -93,7 +109,7 @@ def _jsonable(value):
 
 
 class LocalRunSink(RunSink):
-    """A run directory on the local disk (created if missing).
+    """A run directory on the local disk (created if missing), written through :class:`ovis.runs.RunDirectory`.
 
     Arguments:
         run_dir: the directory.
@@ -102,17 +118,28 @@ class LocalRunSink(RunSink):
     def __init__(self, run_dir: Union[str, Path]):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.directory = RunDirectory(str(self.run_dir))
 
     def write_config(self, config):
-        text = json.dumps(_jsonable(dict(config)), indent=2, sort_keys=True).encode()
-        atomic_write(self.run_dir / names.CONFIG, lambda f: f.write(text))
+        self.directory.write_config(_jsonable(dict(config)))
+
+    def open(self, step):
+        if self.directory._writer is None:
+            self.directory.open_writer(purge_step=step + 1 if step > 0 else None)
+
+    def close(self):
+        self.directory.close()
 
     def log_metrics(self, iteration, metrics):
-        line = json.dumps(_jsonable({"iteration": int(iteration), **metrics}))
-        with open(self.run_dir / names.METRICS, "a") as f:
-            f.write(line + "\n")
+        splits: Dict[str, Dict[str, float]] = {}
+        for key, value in metrics.items():
+            split, name = key.split(":", 1) if ":" in key else ("train", key)
+            splits.setdefault(split, {})[name] = value
+        for split, values in splits.items():
+            self.directory.log_metrics(int(iteration), split, values)
 
     def save_checkpoint(self, state):
+        self.directory.flush()
         atomic_write(self.run_dir / names.CHECKPOINT, lambda f: torch.save(dict(state), f))
 
     def load_checkpoint(self):
@@ -121,21 +148,26 @@ class LocalRunSink(RunSink):
             return None
         return torch.load(path, map_location="cpu", weights_only=False)
 
-    def write_status(self, status):
-        text = json.dumps(_jsonable(dict(status)), indent=2).encode()
-        atomic_write(self.run_dir / names.STATUS, lambda f: f.write(text))
+    def write_status(self, status, message, step):
+        self.directory.set_status(status, message, step)
 
     def read_metrics(self):
-        """All logged metrics, a list of dicts."""
-        path = self.run_dir / names.METRICS
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        """All logged metrics, one dict per logged iteration ``{"iteration": i, "split:group/name": value}``
+        (lines of the run layer's format merged by step; lines of the earlier one-line-per-iteration
+        format, ``{"iteration": i, ...}``, are read as they are)."""
+        rows: Dict[int, Dict[str, Any]] = {}
+        for r in self.directory.read_metrics():
+            if "iteration" in r and "step" not in r:
+                rows.setdefault(int(r["iteration"]), {"iteration": int(r["iteration"])}).update(r)
+                continue
+            row = rows.setdefault(int(r["step"]), {"iteration": int(r["step"])})
+            row.update({f"{r['split']}:{k}": v for k, v in r.items() if k not in ("step", "split")})
+        return [rows[i] for i in sorted(rows)]
 
     def truncate_metrics(self, iteration: int) -> None:
         """Drop metrics logged after ``iteration`` (written after the checkpoint a resumed run starts from)."""
-        rows = [r for r in self.read_metrics() if r["iteration"] <= iteration]
-        text = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        kept = [r for r in self.directory.read_metrics() if int(r.get("step", r.get("iteration", 0))) <= iteration]
+        text = "".join(json.dumps(r) + "\n" for r in kept).encode()
         atomic_write(self.run_dir / names.METRICS, lambda f: f.write(text))
 
 
@@ -214,11 +246,31 @@ class GMMVIRunner:
         checkpoint_every = checkpoint_every if checkpoint_every > 0 else log_every
         if self.iteration >= num_iterations:        # nothing to do (e.g. a finished run started again)
             return {}
-        self.sink.write_status({"state": "running", "iteration": self.iteration, "seed": self.seed})
+        self.sink.write_status("running", f"iteration {self.iteration}/{num_iterations}", self.iteration)
+        self.sink.open(self.iteration)
         bar = None
-        if self.progress:
-            from tqdm import tqdm
-            bar = tqdm(total=num_iterations, initial=self.iteration, desc="gmmvi", dynamic_ncols=True)
+        try:
+            with terminate_on_sigterm():
+                if self.progress:
+                    from tqdm import tqdm
+                    bar = tqdm(total=num_iterations, initial=self.iteration, desc="gmmvi", dynamic_ncols=True)
+                last = self._iterate(num_iterations, log_every, checkpoint_every, num_eval_samples,
+                                     max_target_evaluations, bar)
+                self.sink.save_checkpoint(self.state_dict())
+                self.sink.write_status("success", f"finished {self.iteration} iterations, "
+                                       f"{self.gmmvi.num_target_evaluations} target evaluations", self.iteration)
+        except BaseException as err:                 # failed, with the reason; raised again
+            message, _ = failure(err, self.iteration)
+            self.sink.write_status("failed", message, self.iteration)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            self.sink.close()
+        return last
+
+    def _iterate(self, num_iterations: int, log_every: int, checkpoint_every: int, num_eval_samples: int,
+                 max_target_evaluations: Optional[int], bar) -> Dict[str, float]:
         last: Dict[str, float] = {}
         window_time, window_iters = 0.0, 0
         while self.iteration < num_iterations:
@@ -244,15 +296,9 @@ class GMMVIRunner:
                                     fevals=self.gmmvi.num_target_evaluations)
             if self.iteration % checkpoint_every == 0 or done:
                 self.sink.save_checkpoint(self.state_dict())
-                self.sink.write_status({"state": "running", "iteration": self.iteration, "seed": self.seed})
+                self.sink.write_status("running", f"iteration {self.iteration}/{num_iterations}", self.iteration)
             if bar is not None:
                 bar.update(1)
             if done:
                 break
-        if bar is not None:
-            bar.close()
-        self.sink.save_checkpoint(self.state_dict())
-        self.sink.write_status({"state": "finished", "iteration": self.iteration, "seed": self.seed,
-                                "target_evaluations": self.gmmvi.num_target_evaluations,
-                                "algo_time": self.algo_time})
         return last

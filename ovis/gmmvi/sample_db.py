@@ -60,6 +60,14 @@ class SampleDB:
         self._n = 0          # stored samples
         self._m = 0          # stored Gaussians
         self.num_samples_written = 0
+        # log-densities of stored samples under stored Gaussians never change: a cache (first Gaussian,
+        # first sample, [Gaussians, samples]) covering the last two requests when they overlap
+        self._cache: Optional[Tuple[int, int, Tensor]] = None
+        self._last_request: Optional[Tuple[int, int, int]] = None
+        self._last_window: Optional[Tuple[int, int, int, Tensor]] = None
+
+    #: the log-density cache holds at most this many numbers (beyond it, nothing is cached)
+    max_cache_numbers = 1 << 25
 
     samples = property(lambda self: self._buf["samples"][:self._n])
     target_lnpdfs = property(lambda self: self._buf["target_lnpdfs"][:self._n])
@@ -72,6 +80,7 @@ class SampleDB:
         """Replace the stored data (no spare capacity)."""
         self._buf.update({k: v.clone() for k, v in {**per_sample, **per_gaussian}.items()})
         self._n, self._m = int(per_sample["samples"].shape[0]), int(per_gaussian["means"].shape[0])
+        self._cache = self._last_request = self._last_window = None       # indices changed
 
     def _append(self, names, count: int, used: int, values: dict) -> None:
         for k in names:
@@ -128,22 +137,76 @@ class SampleDB:
         comp = gaussian_log_densities(samples, means, chols)
         return torch.logsumexp(comp + log_weights.unsqueeze(1), 0)
 
+    def _log_density_block(self, g0: int, g1: int, s0: int, s1: int) -> Tensor:
+        """``[g1 - g0, s1 - s0]``, log-densities of stored samples ``s0:s1`` under stored Gaussians ``g0:g1``,
+        taken from the cache where it overlaps and computed elsewhere."""
+        def compute(a, b, c, d):
+            return gaussian_log_densities(self.samples[c:d], self.means[a:b], self.chols[a:b])
+
+        if self._cache is None:
+            return compute(g0, g1, s0, s1)
+        cg0, cs0, C = self._cache
+        i0, i1 = max(g0, cg0), min(g1, cg0 + C.shape[0])
+        j0, j1 = max(s0, cs0), min(s1, cs0 + C.shape[1])
+        if i0 >= i1 or j0 >= j1:
+            return compute(g0, g1, s0, s1)
+        block = C.new_empty(g1 - g0, s1 - s0)
+        block[i0 - g0:i1 - g0, j0 - s0:j1 - s0] = C[i0 - cg0:i1 - cg0, j0 - cs0:j1 - cs0]
+        if g0 < i0:
+            block[:i0 - g0] = compute(g0, i0, s0, s1)
+        if i1 < g1:
+            block[i1 - g0:] = compute(i1, g1, s0, s1)
+        if s0 < j0:
+            block[i0 - g0:i1 - g0, :j0 - s0] = compute(i0, i1, s0, j0)
+        if j1 < s1:
+            block[i0 - g0:i1 - g0, j1 - s0:] = compute(i0, i1, j1, s1)
+        return block
+
     def get_newest_samples(self, n: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Up to ``n`` newest samples.
+
+        The log-densities of the samples under the drawing Gaussians are cached between calls (they never
+        change), so consecutive, overlapping windows only evaluate the new samples and the new Gaussians.
 
         Returns:
             ``(background log-density [n], samples [n, D], mapping [n], target_lnpdfs [n], target_grads [n, D])``
             where the background mixture weights each drawing Gaussian by its share of the ``n`` samples.
         """
+        self._last_window = None
         if len(self) == 0 or n <= 0:
             z = self.samples.new_zeros
             return z(0), z(0, self.dim), torch.zeros(0, dtype=torch.long), z(0), z(0, self.dim)
         start = max(0, len(self) - int(n))
         samples, mapping = self.samples[start:], self.mapping[start:]
-        active, counts = torch.unique(mapping, return_counts=True)
+        active, counts = torch.unique(mapping, sorted=True, return_counts=True)
         log_w = counts.to(self.samples.dtype).log() - math.log(float(counts.sum()))
-        background = self.evaluate_background(log_w, self.means[active], self.chols[active], samples)
+        g0 = int(active[0])
+        lo_g, lo_s = g0, start
+        last = self._last_request
+        if last is not None and last[2] > start:        # overlapping windows: keep the last one cached too
+            lo_g, lo_s = min(lo_g, last[0]), min(lo_s, last[1])
+        self._last_request = (g0, start, self._n)
+        if (self._m - lo_g) * (self._n - lo_s) <= self.max_cache_numbers:
+            block = self._log_density_block(lo_g, self._m, lo_s, self._n)
+            self._cache = (lo_g, lo_s, block)
+            window = block[g0 - lo_g:, start - lo_s:]                             # Gaussians g0.., these samples
+            self._last_window = (g0, self._m, self._n, window)
+            comp = window[active - g0]
+        else:
+            self._cache = None
+            comp = gaussian_log_densities(samples, self.means[active], self.chols[active])
+        background = torch.logsumexp(comp + log_w.unsqueeze(1), 0)
         return background, samples, mapping, self.target_lnpdfs[start:], self.target_grads[start:]
+
+    def newest_gaussians_log_densities(self, k: int) -> Optional[Tensor]:
+        """``[k, n]``: the log-densities of the samples last returned by :meth:`get_newest_samples` under the
+        ``k`` newest stored Gaussians, if that call computed them (``None`` otherwise)."""
+        if self._last_window is None:
+            return None
+        g0, m, n, window = self._last_window
+        if m != self._m or n != self._n or m - k < g0:
+            return None
+        return window[m - k - g0:]
 
     def state_dict(self) -> Dict[str, object]:
         return {k: (v.clone() if isinstance(v, Tensor) else v) for k in self._state for v in [getattr(self, k)]}

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from ovis.registry import Registry
+from .mixture import gaussian_log_densities
 
 __all__ = ["Target", "CallableTarget", "GaussianMixtureTarget", "StudentTMixtureTarget", "LogisticRegression",
            "PlanarRobot", "TARGETS", "make_target", "as_target", "ENVIRONMENT_NAMES", "load_logistic_data"]
@@ -127,6 +128,18 @@ class GaussianMixtureTarget(Target):
 
     def log_density(self, x):
         return self.dist.log_prob(x.to(self.means.dtype))
+
+    def log_density_and_grad(self, x):
+        """Closed form: ``grad log p(x) = -sum_c p(c|x) Sigma_c^{-1} (x - mu_c)`` (no autograd)."""
+        if not hasattr(self, "_chols"):
+            self._chols = torch.linalg.cholesky(self.covs)
+            self._precisions = torch.cholesky_inverse(self._chols)
+        x = x.detach().to(self.means.dtype)
+        comp = gaussian_log_densities(x, self.means, self._chols) + self.log_weights.unsqueeze(1)   # [C, N]
+        lp = torch.logsumexp(comp, 0)
+        resp = (comp - lp).exp()
+        pd = (x.unsqueeze(0) - self.means.unsqueeze(1)) @ self._precisions                    # [C, N, D]
+        return lp, -torch.einsum("cn,cnd->nd", resp, pd)
 
     def sample(self, n: int) -> Tensor:
         return self.dist.sample((n,))
@@ -255,6 +268,17 @@ class LogisticRegression(Target):
         w = w.to(self.X.dtype)
         logits = w @ self.X.T                                                        # [N, rows]
         return torch.nn.functional.logsigmoid(logits * self._sign).sum(-1) + self.log_prior(w)
+
+    def log_density_and_grad(self, w):
+        """Closed form on the full data set, ``X^T (y - sigmoid(X w)) - w / prior_std^2`` (no autograd);
+        mini-batches use autograd."""
+        if self.batch_size > 0:
+            return super().log_density_and_grad(w)
+        w = w.detach().to(self.X.dtype)
+        signed = (w @ self.X.T) * self._sign                                         # [N, rows]
+        lp = torch.nn.functional.logsigmoid(signed).sum(-1) + self.log_prior(w)
+        grad = (torch.sigmoid(-signed) * self._sign) @ self.X - w / self.prior_std ** 2
+        return lp, grad
 
     def log_density(self, w):
         if self.batch_size <= 0:

@@ -19,7 +19,9 @@ def test_ovis_gmmvi_runs_and_resumes(tmp_path, capsys):
     args[args.index("4")] = "6"
     assert main(args) == 0
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in rows] == [2, 4, 6]
+    assert [(r["step"], r["split"]) for r in rows] == [(s, split) for s in (2, 4, 6) for split in ("train", "eval")]
+    assert json.loads((tmp_path / "status.json").read_text())["status"] == "success"
+    assert list(tmp_path.glob("events.out.tfevents.*"))
 
 
 def test_yaml_config_and_errors(tmp_path, capsys):

@@ -102,3 +102,19 @@ def test_state_dict_round_trip():
 def test_bad_shapes_are_rejected():
     with pytest.raises(ValueError, match="inconsistent shapes"):
         GaussianMixture(torch.zeros(2), torch.zeros(3, 2), torch.ones(3, 2))
+
+
+def test_remembered_log_densities_are_used_only_for_the_same_samples_and_components():
+    torch.manual_seed(0)
+    q = GaussianMixture.from_init(2, 3, 0.0, 1.0, initial_cov=1.0)
+    x, _ = q.sample(7)
+    fake = torch.zeros(3, 7, dtype=torch.float64)
+    q.remember_log_densities(x, fake)
+    assert q.component_log_densities(x) is fake
+    assert not torch.equal(q.component_log_densities(x.clone()), fake)      # another tensor: computed
+    q.replace_components(q.means + 1.0, q.chols)                            # an update: forgotten
+    torch.testing.assert_close(q.component_log_densities(x),
+                               torch.stack([torch.distributions.MultivariateNormal(m, scale_tril=L).log_prob(x)
+                                            for m, L in zip(q.means, q.chols)]))
+    with pytest.raises(ValueError, match="expected log-densities of shape"):
+        q.remember_log_densities(x, torch.zeros(2, 7, dtype=torch.float64))

@@ -83,3 +83,50 @@ def test_state_dict_round_trip():
     other.load_state_dict(db.state_dict())
     torch.testing.assert_close(other.get_newest_samples(10)[0], db.get_newest_samples(10)[0])
     assert other.num_samples_written == 27
+
+
+def brute_component_log_densities(db, x, gaussians):
+    rows = []
+    for i in gaussians:
+        L = db.chols[i]
+        d = torch.distributions.MultivariateNormal(db.means[i], scale_tril=L) if L.dim() == 2 else \
+            torch.distributions.Independent(torch.distributions.Normal(db.means[i], L), 1)
+        rows.append(d.log_prob(x))
+    return torch.stack(rows)
+
+
+def test_cached_backgrounds_over_interleaved_adds_and_windows():
+    """The GMMVI pattern (a window of reused samples, new samples added, a larger window), also
+    across thinning and with the cache disabled, against the brute-force background."""
+    for diagonal in (False, True):
+        for max_cache in (SampleDB.max_cache_numbers, 0):
+            db = SampleDB(2, diagonal, keep_samples=True, max_samples=30)
+            db.max_cache_numbers = max_cache
+            torch.manual_seed(1)
+            for r in range(8):
+                bg, x, _, _, _ = db.get_newest_samples(12)
+                torch.testing.assert_close(bg, brute_background(db, 12))
+                q = GaussianMixture.from_init(2, 3, 0.3 * r, 2.0, use_diagonal_covs=diagonal, initial_cov=1.0 + r)
+                x, m = q.sample_from_components(torch.tensor([2, 3, 1 + r % 3]))
+                db.add_samples(x, q.means, q.chols, -x.pow(2).sum(1), -2 * x, m)
+                n = 12 + x.shape[0]
+                bg, x, _, _, _ = db.get_newest_samples(n)
+                torch.testing.assert_close(bg, brute_background(db, n))
+                comp = db.newest_gaussians_log_densities(3)                 # the Gaussians just added
+                if max_cache:
+                    torch.testing.assert_close(comp, brute_component_log_densities(db, x, range(len(db.means) - 3,
+                                                                                             len(db.means))))
+                else:
+                    assert comp is None
+                bg, _, _, _, _ = db.get_newest_samples(5)                    # a smaller window in between
+                torch.testing.assert_close(bg, brute_background(db, 5))
+            assert db.num_samples_written > len(db)                         # thinning happened
+
+
+def test_newest_gaussians_log_densities_is_forgotten_after_an_add():
+    db = SampleDB(2, False, keep_samples=True)
+    fill(db, False, rounds=2)
+    db.get_newest_samples(9)
+    assert db.newest_gaussians_log_densities(3) is not None
+    fill(db, False, rounds=1)
+    assert db.newest_gaussians_log_densities(3) is None
