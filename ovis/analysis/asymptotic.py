@@ -26,7 +26,7 @@ from ..estimators.config import parse_estimator_id
 from ..models.gaussian_toy import GaussianToy, sample_gaussian_toy
 from .gradients import gradient_samples, reduce_gradient_samples, select_parameters
 
-__all__ = ["StudyPoint", "perturbed_toy", "study_point", "fit_slope", "log_grid", "ESTIMATORS"]
+__all__ = ["StudyPoint", "perturbed_toy", "study_point", "debiased_snr", "fit_slope", "log_grid", "ESTIMATORS"]
 
 #: the estimators of the paper's figure 1
 ESTIMATORS = ("pathwise-iwae", "dreg", "vimco-arithmetic", "ovis-gamma0", "ovis-gamma1", "ovis-S1-exclusive",
@@ -42,7 +42,8 @@ class StudyPoint:
     floor that the decreasing SNR of ``pathwise-iwae`` reaches at large K. ``snr_debiased`` is
     ``sqrt(mean_j (mean_j^2 - var_j / M) / var_j)``, the root mean square SNR with the noise of
     ``mean_j^2`` removed (``E[mean_j^2] = g_j^2 + sigma_j^2 / M``), which has no such floor (``nan``
-    where the estimate is negative).
+    where the estimate is negative). ``bias_samples``: the M samples of the gradient of the first
+    entry of the bias ``b`` of ``q``, for the distribution-of-gradients figure.
     """
 
     estimator: str
@@ -56,6 +57,7 @@ class StudyPoint:
     seconds: float
     seed: int
     snr_debiased: float = float("nan")
+    bias_samples: Optional[List[float]] = None
 
 
 def log_grid(low: int, high: int, count: int) -> List[int]:
@@ -99,18 +101,39 @@ def study_point(estimator_id: str, K: int, model: GaussianToy, x: torch.Tensor, 
     start = time.perf_counter()
     if "auxiliary" in config:
         matrix = _chunked_samples(estimator, model, x, samples, seed, max_rows)
-        stats, per_parameter = reduce_gradient_samples(matrix)
     else:
-        drawn = gradient_samples(estimator, model, x, mc_samples=samples, key_filter="inference_network",
-                                 seed=seed, batch_size=batch_size)
-        stats, per_parameter = reduce_gradient_samples(drawn)
+        matrix = gradient_samples(estimator, model, x, mc_samples=samples, key_filter="inference_network",
+                                  seed=seed, batch_size=batch_size).matrix()
+    stats, per_parameter = reduce_gradient_samples(matrix)
+    bias = 0  # column of the first entry of q's bias b (parameters in select_parameters' order)
+    for name, p in select_parameters(model, "inference_network"):
+        if name.endswith("bias"):
+            break
+        bias += p.numel()
     g = stats["grads"]
     mask = per_parameter["mask"]
-    mean, variance = per_parameter["mean"][mask], per_parameter["variance"][mask]
-    snr2 = float(((mean ** 2 - variance / samples) / variance).mean())
     return StudyPoint(estimator_id, K, float(g["snr"]), float(g["variance"]), float(g["dsnr"]), float(g["magnitude"]),
                       samples, x.shape[0], time.perf_counter() - start, seed,
-                      math.sqrt(snr2) if snr2 > 0 else float("nan"))
+                      debiased_snr(per_parameter["mean"][mask], per_parameter["variance"][mask], samples),
+                      matrix[:, bias].double().tolist())
+
+
+def debiased_snr(mean: torch.Tensor, variance: torch.Tensor, samples: int) -> float:
+    """Root mean square SNR over parameters with the sampling noise of the means removed:
+    ``sqrt(mean_j (mean_j^2 - var_j / M) / var_j)`` (``E[mean_j^2] = g_j^2 + sigma_j^2 / M``), ``nan``
+    where that estimate is not positive.
+
+    Arguments:
+        mean, variance: per-parameter sample mean and unbiased variance over M samples, ``[P]``.
+        samples: M.
+
+    Example:
+        >>> g = 0.05 + torch.randn(400, 2000, generator=torch.Generator().manual_seed(0))
+        >>> round(debiased_snr(g.mean(0), g.var(0), 400), 2)
+        0.05
+    """
+    snr2 = float(((mean.double() ** 2 - variance.double() / samples) / variance.double()).mean())
+    return math.sqrt(snr2) if snr2 > 0 else float("nan")
 
 
 def _chunked_samples(estimator, model: GaussianToy, x: torch.Tensor, samples: int, seed: int,

@@ -138,6 +138,7 @@ def main(args: argparse.Namespace) -> int:
     atomic_write(os.path.join(args.out, "slopes.md"), lambda f: f.write(header + "\n".join(lines) + "\n"))
     print(header + "\n".join(lines))
     _figure(points, estimators, os.path.join(args.out, "snr.png"), header.strip())
+    _distribution_figure(points, estimators, os.path.join(args.out, "distribution.png"), header.strip())
     return 0
 
 
@@ -166,4 +167,38 @@ def _figure(points, estimators, path: str, title: str) -> None:
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
+    plt.close(fig)
+
+
+def _distribution_figure(points, estimators, path: str, title: str) -> None:
+    """Histograms of the gradient samples of the first entry of q's bias, one row per estimator, at
+    the smallest, a middle and the largest K (only points that stored their samples)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..runs.atomic import atomic_write
+
+    rows = []
+    for name in estimators:
+        ps = sorted((p for p in points if p.estimator == name and p.bias_samples), key=lambda p: p.K)
+        if ps:
+            rows.append((name, [ps[0], ps[len(ps) // 2], ps[-1]] if len(ps) >= 3 else ps))
+    if not rows:
+        return
+    fig, axes = plt.subplots(len(rows), 3, figsize=(11, 1.9 * len(rows)), squeeze=False)
+    for (name, ps), row in zip(rows, axes):
+        for p, ax in zip(ps, row):
+            values = p.bias_samples
+            mean = sum(values) / len(values)
+            ax.hist(values, bins=25, color="C0", alpha=0.8)
+            ax.axvline(mean, color="k", lw=1)
+            ax.axvline(0.0, color="r", lw=0.8, ls="--")
+            ax.set_title(f"{name}, K = {p.K}: SNR {p.snr:.2g}", fontsize=8)
+            ax.tick_params(labelsize=6)
+        for ax in row[len(ps):]:
+            ax.axis("off")
+    fig.suptitle("gradient samples of b[0] (black: their mean, red dashed: 0)\n" + title, fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
     plt.close(fig)

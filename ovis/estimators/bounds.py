@@ -234,7 +234,7 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     * ``"interpolated"``: as functions of ``loo_k`` built from the auxiliary particles alone
       (:mod:`ovis.estimators.interpolation`: per-piece sums on a fixed grid of 2 nats, Chebyshev
       near the particles and convergent series away from them), O(S + K + P) per data point for
-      auxiliary log-weights spanning P pieces, within 1e-10 of the exact sums (float64 inside);
+      auxiliary log-weights spanning P pieces, within 1e-9 of the exact sums (float64 inside);
     * ``"auto"`` (default): the interpolant where it costs fewer operations and the auxiliary
       log-weights are finite, else exact. The choice reads the auxiliary particles and the shapes
       only, never ``z_k``.
