@@ -142,7 +142,7 @@ def _piece_sums(aux: Tensor, start: Tensor, P: int, max_elements: int) -> Tensor
     chunk = max(1, min(S, max_elements // max(1, R * width)))
     for s0 in range(0, S, chunk):
         a = aux[:, s0:s0 + chunk] - start * WIDTH  # relative to the first piece: [R, s]
-        piece = torch.floor(a * (1.0 / WIDTH))
+        piece = torch.floor(a * (1.0 / WIDTH)).clamp_(0, P - 1)
         x = a - piece * WIDTH  # in [0, w)
         values = a.new_empty(width, *a.shape)
         u = torch.mul(x, 2.0 / WIDTH, out=values[1]).sub_(1.0)
@@ -183,7 +183,9 @@ def auxiliary_means(loo: Tensor, aux: Tensor, max_elements: int = 2 ** 20) -> Tu
     S = aux.shape[-1]
     n, T, w = NODES, TERMS, WIDTH
     start = torch.floor(aux.amin(-1, keepdim=True) * (1.0 / w))  # [R, 1]: the fixed grid's first piece
-    P = int((torch.floor(aux.amax(-1) * (1.0 / w)) - start[:, 0]).max()) + 1
+    # pieces relative to the first, computed as _piece_sums computes them (so that rounding in
+    # a - start * w cannot put a particle beyond the last piece)
+    P = int(torch.floor((aux - start * w) * (1.0 / w)).max()) + 1
     sums = _piece_sums(aux, start, P, max_elements)  # [width, R, P]
     moments, count, total = sums[:n], sums[0], sums[-1]
     log_lo = sums[n:n + T].log()  # [T, R, P]

@@ -92,3 +92,15 @@ def test_interpolated_ovis_mc_is_exactly_unbiased(eid, K, monkeypatch):
         mean = estimator_mean(spec, est, model, XS_CAT, K, 1, None, alpha=alpha, beta=beta)
         target = exact.categorical_bound_gradient(model, XS_CAT, spec.bound(K, 1), alpha, beta)
         assert exact.relative_error(mean, target) < TOL, (alpha, beta)
+
+
+def test_auxiliary_means_at_the_edges_of_the_pieces():
+    """Auxiliary log-weights on and next to the grid's edges (multiples of 2 nats, far from 0, where
+    ``a - start * w`` rounds), and loo on them."""
+    edges = torch.tensor([4.0, 4.0 - 4.4e-16, 4.0 + 8.9e-16, -10.0, -10.0 + 1.8e-15, 1e3, 1e3 - 1.2e-13],
+                         dtype=torch.float64)
+    aux = torch.stack([edges, edges.flip(0) - 3.0])
+    loo = torch.stack([edges, edges + 1.0])
+    H, G = auxiliary_means(loo, aux)
+    exact_H, exact_G = exact_means(loo, aux)
+    assert (H - exact_H).abs().max() < 1e-9 and (G - exact_G).abs().max() < 1e-9
