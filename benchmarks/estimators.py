@@ -22,10 +22,22 @@ timings interleaved (reference, estimator, reference, ...) and the best median o
 passes reported. Data: 24 real MNIST test images (binarized at 0.5) when
 ``--mnist`` points to ``t10k-images-idx3-ubyte.gz``, random binary images otherwise.
 
+OVIS-MC mode (``--ovis-mc``): for ``ovis-S{y}-exclusive``, y in {1, 10, 50}, and K in
+{3, 10, 30, 100, 300, 1000}, on the Gaussian toy (D = 20, at its perturbed optimum as in the
+asymptotic study) and on the 784-200 SBN (random initialisation, real MNIST test images with
+``--mnist``), the time of one estimator step (forward + backward) against the model's own forward +
+backward of the summed log-probabilities on the same (1 + y)K particles per data point and the same
+batch, interleaved, best median over passes, one thread, a fresh process per configuration. The batch
+holds about ``--toy_particles`` (toy) or ``--sbn_particles`` (SBN) particles in all: ``bs = max(1,
+round(particles / ((1 + y) K)))``, at most 1024 (toy) or 256 (SBN) data points, so that K = 1000,
+y = 50 (51,000 particles per data point) fits in a few GB. ``path`` is the control variate's path
+that ``method="auto"`` takes (``exact`` pair by pair or ``interpolated``).
+
 Usage::
 
     python benchmarks/estimators.py --mnist ../shared/data/mnist/t10k-images-idx3-ubyte.gz
     python benchmarks/estimators.py --quick        # K in {5, 50}, for a smoke test
+    python benchmarks/estimators.py --ovis-mc --mnist ../shared/data/mnist/t10k-images-idx3-ubyte.gz
 """
 from __future__ import annotations
 
@@ -138,6 +150,103 @@ def child(args: argparse.Namespace) -> Dict:
     return result
 
 
+def ovis_mc_child(args: argparse.Namespace) -> Dict:
+    """One (model, y, K) configuration of the OVIS-MC mode: step and reference times, the path taken."""
+    import torch
+
+    from ovis.analysis.asymptotic import perturbed_toy
+    from ovis.estimators import bounds, parse_estimator_id
+    from ovis.models import SBN
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    bs = args.bs
+    if args.model == "toy":
+        model, x = perturbed_toy(20, bs, 0.01, None, 0)
+    else:
+        model, x = SBN((784,), layers=(200,)), None
+        if args.mnist and os.path.exists(args.mnist):
+            from ovis.datasets.idx import read_idx
+            images = read_idx(args.mnist)[:bs]
+            x = torch.from_numpy((images > 127).astype("float32")).view(-1, 784)
+        if x is None or x.shape[0] < bs:
+            x = torch.bernoulli(torch.full((bs, 784), 0.3))
+    Estimator, config = parse_estimator_id(f"ovis-S{args.y}-exclusive")
+    estimator = Estimator(mc=1, iw=args.K, **config)
+    K, S = estimator.particles(estimator.config)
+    params = list(model.parameters())
+
+    def reset():
+        for p in params:
+            p.grad = None
+
+    def reference_step():
+        ev = estimator.evaluate(model, x, 1, K + S)
+        (ev.log_px_z.sum() + ev.log_pz.sum() + ev.log_qz.sum()).backward()
+        reset()
+
+    def estimator_step():
+        loss, _, _ = estimator(model, x)
+        loss.mean().backward()
+        reset()
+
+    with torch.no_grad():
+        ev = estimator.evaluate(model, x, 1, K + S)
+        log_w = ev.log_px_z + ev.log_pz.sum(-1) - ev.log_qz.sum(-1)  # [bs, 1, K + S]
+    path = bounds.ovis_mc_path(K, log_w[..., K:])
+    base = rss_mb()
+    estimator_step()
+    mem = peak_mb() - base
+    reference_step()
+    medians: Dict[str, List[float]] = {"ref": [], "est": []}
+    for _ in range(args.passes):
+        t: Dict[str, List[float]] = {"ref": [], "est": []}
+        for _ in range(args.reps):
+            for name, fn in (("ref", reference_step), ("est", estimator_step)):
+                t0 = time.perf_counter()
+                fn()
+                t[name].append(time.perf_counter() - t0)
+        for name in t:
+            medians[name].append(statistics.median(t[name]))
+    step, ref = min(medians["est"]), min(medians["ref"])
+    return {"step": step, "ref": ref, "ratio": step / ref, "path": path, "mem": mem, "n": K + S}
+
+
+def ovis_mc_main(ns: argparse.Namespace) -> None:
+    header = (f"OVIS-MC benchmark, {date.today().isoformat()}, {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores (1 thread used), python {platform.python_version()}, load average "
+              f"{os.getloadavg()[0]:.1f} at the start, "
+              f"{'real MNIST' if ns.mnist and os.path.exists(ns.mnist) else 'random binary'} data for the SBN\n")
+    lines = ["| model | y | K | particles per point | bs | step (s) | model (s) | step / model | path | peak MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    print(header)
+    print("\n".join(lines), flush=True)
+    for model in ns.models.split(","):
+        target, cap = (ns.toy_particles, 1024) if model == "toy" else (ns.sbn_particles, 256)
+        for y in [int(v) for v in ns.ys.split(",")]:
+            for K in [int(v) for v in ns.Ks.split(",")]:
+                n = K + max(1, round(y * K))
+                bs = min(cap, max(1, round(target / n)))
+                cmd = [sys.executable, __file__, "--child-ovis-mc", "--model", model, "--y", str(y), "--K", str(K),
+                       "--bs", str(bs), "--reps", str(ns.reps), "--passes", str(ns.passes)]
+                if ns.mnist:
+                    cmd += ["--mnist", ns.mnist]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if out.returncode != 0:
+                    raise RuntimeError(f"{model} y={y} K={K} failed:\n{out.stderr[-2000:]}")
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                name = "Gaussian toy D=20" if model == "toy" else "SBN 784-200"
+                line = (f"| {name} | {y} | {K} | {r['n']} | {bs} | {r['step']:.4f} | {r['ref']:.4f} | "
+                        f"{r['ratio']:.2f} | {r['path']} | {r['mem']:.0f} |")
+                lines.append(line)
+                print(line, flush=True)
+    footer = f"\nload average {os.getloadavg()[0]:.1f} at the end\n"
+    print(footer)
+    if ns.out:
+        with open(ns.out, "w") as f:
+            f.write(header + "\n" + "\n".join(lines) + "\n" + footer)
+
+
 def run_child(estimator: str, K: int, mode: str, ns: argparse.Namespace) -> Dict:
     reps = ns.reps if K <= 500 else max(3, ns.reps // 2)
     cmd = [sys.executable, __file__, "--child", "--estimator", estimator, "--K", str(K), "--mode", mode,
@@ -159,11 +268,29 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--out", default="", help="also write the Markdown table to this file")
+    parser.add_argument("--ovis-mc", dest="ovis_mc", action="store_true",
+                        help="OVIS-MC mode: ovis-S{y}-exclusive against the model on (1+y)K particles")
+    parser.add_argument("--models", default="toy,sbn", help="OVIS-MC mode: toy and/or sbn")
+    parser.add_argument("--ys", default="1,10,50", help="OVIS-MC mode: values of y")
+    parser.add_argument("--toy_particles", type=int, default=400_000, help="OVIS-MC mode: particles per toy batch")
+    parser.add_argument("--sbn_particles", type=int, default=20_000, help="OVIS-MC mode: particles per SBN batch")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-ovis-mc", dest="child_ovis_mc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--y", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--bs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--estimator", help=argparse.SUPPRESS)
     parser.add_argument("--K", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="mem-est", help=argparse.SUPPRESS)
     ns = parser.parse_args()
+    if ns.child_ovis_mc:
+        print(json.dumps(ovis_mc_child(ns)))
+        return
+    if ns.ovis_mc:
+        if ns.Ks == ",".join(map(str, KS)):
+            ns.Ks = "3,10,30,100,300,1000"
+        ovis_mc_main(ns)
+        return
     if ns.child:
         print(json.dumps(child(ns)))
         return

@@ -24,9 +24,9 @@ import torch
 
 from ..estimators.config import parse_estimator_id
 from ..models.gaussian_toy import GaussianToy, sample_gaussian_toy
-from .gradients import get_gradients_statistics
+from .gradients import gradient_samples, reduce_gradient_samples, select_parameters
 
-__all__ = ["StudyPoint", "perturbed_toy", "study_point", "fit_slope", "log_grid", "ESTIMATORS"]
+__all__ = ["StudyPoint", "perturbed_toy", "study_point", "debiased_snr", "fit_slope", "log_grid", "ESTIMATORS"]
 
 #: the estimators of the paper's figure 1
 ESTIMATORS = ("pathwise-iwae", "dreg", "vimco-arithmetic", "ovis-gamma0", "ovis-gamma1", "ovis-S1-exclusive",
@@ -35,7 +35,16 @@ ESTIMATORS = ("pathwise-iwae", "dreg", "vimco-arithmetic", "ovis-gamma0", "ovis-
 
 @dataclasses.dataclass
 class StudyPoint:
-    """The statistics of one (estimator, K) pair."""
+    """The statistics of one (estimator, K) pair.
+
+    ``snr`` is the mean over parameters of ``|mean_j| / std_j`` from the M samples; it cannot fall
+    below about ``0.8 / sqrt(M)`` (the mean absolute value of the sampling noise of ``mean_j``), a
+    floor that the decreasing SNR of ``pathwise-iwae`` reaches at large K. ``snr_debiased`` is
+    ``sqrt(mean_j (mean_j^2 - var_j / M) / var_j)``, the root mean square SNR with the noise of
+    ``mean_j^2`` removed (``E[mean_j^2] = g_j^2 + sigma_j^2 / M``), which has no such floor (``nan``
+    where the estimate is negative). ``bias_samples``: the M samples of the gradient of the first
+    entry of the bias ``b`` of ``q``, for the distribution-of-gradients figure.
+    """
 
     estimator: str
     K: int
@@ -47,6 +56,8 @@ class StudyPoint:
     points: int
     seconds: float
     seed: int
+    snr_debiased: float = float("nan")
+    bias_samples: Optional[List[float]] = None
 
 
 def log_grid(low: int, high: int, count: int) -> List[int]:
@@ -77,16 +88,73 @@ def perturbed_toy(D: int = 20, points: int = 1024, eps: float = 0.01, q_scale: O
 
 
 def study_point(estimator_id: str, K: int, model: GaussianToy, x: torch.Tensor, samples: int,
-                seed: int = 0, batch_size: Optional[int] = None) -> StudyPoint:
-    """SNR, variance, DSNR and magnitude of ``samples`` gradients of the inference network at K."""
+                seed: int = 0, batch_size: Optional[int] = None, max_rows: int = 1 << 18) -> StudyPoint:
+    """SNR, variance, DSNR and magnitude of ``samples`` gradients of the inference network at K.
+
+    Estimators with auxiliary particles (``ovis-S{y}``) draw their samples one at a time, the data
+    points in chunks of at most ``max_rows`` particles (the gradient of the mean loss accumulated
+    over the chunks: the same sample, in bounded memory), so that OVIS-MC takes its O(S + K) path
+    (the vectorised pass over samples cannot). The others use the vectorised pass.
+    """
     Estimator, config = parse_estimator_id(estimator_id)
     estimator = Estimator(mc=1, iw=K, **config)
     start = time.perf_counter()
-    stats, _ = get_gradients_statistics(estimator, model, x, mc_samples=samples, key_filter="inference_network",
-                                        seed=seed, batch_size=batch_size)
+    if "auxiliary" in config:
+        matrix = _chunked_samples(estimator, model, x, samples, seed, max_rows)
+    else:
+        matrix = gradient_samples(estimator, model, x, mc_samples=samples, key_filter="inference_network",
+                                  seed=seed, batch_size=batch_size).matrix()
+    stats, per_parameter = reduce_gradient_samples(matrix)
+    bias = 0  # column of the first entry of q's bias b (parameters in select_parameters' order)
+    for name, p in select_parameters(model, "inference_network"):
+        if name.endswith("bias"):
+            break
+        bias += p.numel()
     g = stats["grads"]
+    mask = per_parameter["mask"]
     return StudyPoint(estimator_id, K, float(g["snr"]), float(g["variance"]), float(g["dsnr"]), float(g["magnitude"]),
-                      samples, x.shape[0], time.perf_counter() - start, seed)
+                      samples, x.shape[0], time.perf_counter() - start, seed,
+                      debiased_snr(per_parameter["mean"][mask], per_parameter["variance"][mask], samples),
+                      matrix[:, bias].double().tolist())
+
+
+def debiased_snr(mean: torch.Tensor, variance: torch.Tensor, samples: int) -> float:
+    """Root mean square SNR over parameters with the sampling noise of the means removed:
+    ``sqrt(mean_j (mean_j^2 - var_j / M) / var_j)`` (``E[mean_j^2] = g_j^2 + sigma_j^2 / M``), ``nan``
+    where that estimate is not positive.
+
+    Arguments:
+        mean, variance: per-parameter sample mean and unbiased variance over M samples, ``[P]``.
+        samples: M.
+
+    Example:
+        >>> g = 0.05 + torch.randn(400, 2000, generator=torch.Generator().manual_seed(0))
+        >>> round(debiased_snr(g.mean(0), g.var(0), 400), 2)
+        0.05
+    """
+    snr2 = float(((mean.double() ** 2 - variance.double() / samples) / variance.double()).mean())
+    return math.sqrt(snr2) if snr2 > 0 else float("nan")
+
+
+def _chunked_samples(estimator, model: GaussianToy, x: torch.Tensor, samples: int, seed: int,
+                     max_rows: int) -> torch.Tensor:
+    """``[M, P]`` gradients of the inference network, one sample at a time, over chunks of data points."""
+    K, S = estimator.particles(estimator.config)
+    chunk = max(1, max_rows // (K + S))
+    params = [p for _, p in select_parameters(model, "inference_network")]
+    n = x.shape[0]
+    rows = []
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for _ in range(samples):
+            grads = [torch.zeros_like(p) for p in params]
+            for s in range(0, n, chunk):
+                part = x[s:s + chunk]
+                loss = estimator(model, part)[0].mean() * (part.shape[0] / n)
+                for g, d in zip(grads, torch.autograd.grad(loss, params)):
+                    g += d
+            rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    return torch.stack(rows)
 
 
 def fit_slope(Ks: Sequence[float], values: Sequence[float]) -> Tuple[float, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import List
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -31,6 +31,22 @@ def _ints(text: str) -> List[int]:
     return values
 
 
+def _settings(text: str) -> Dict[str, Tuple[int, int]]:
+    out = {}
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        try:
+            name, value = item.split("=")
+            points, samples = (int(v) for v in value.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not ESTIMATOR=POINTS:SAMPLES (e.g. ovis-S50-exclusive=16:50)")
+        if points < 1 or samples < 2:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected at least 1 data point and 2 gradient samples")
+        out[name.strip()] = (points, samples)
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .asymptotic import ESTIMATORS
     parser.add_argument("--estimators", default=",".join(ESTIMATORS), help="comma-separated estimator ids")
@@ -44,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, the perturbation and the samples")
     parser.add_argument("--max_particles", type=int, default=0,
                         help="skip a point whose estimator evaluates more particles per data point (0: no limit)")
+    parser.add_argument("--settings", type=_settings, default={},
+                        help="per-estimator data points and gradient samples, e.g. "
+                             "'ovis-S50-exclusive=16:50,ovis-S10-exclusive=32:50' (others: --points, --samples)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     parser.add_argument("--out", default="reports/asymptotic-variance", help="output folder (default: %(default)s)")
 
@@ -67,6 +86,10 @@ def main(args: argparse.Namespace) -> int:
     from ..estimators.config import parse_estimator_id
     for e in estimators:
         parse_estimator_id(e)  # an unknown id fails before any work
+    for name in args.settings:
+        if name not in estimators:
+            raise SystemExit(f"--settings names {name!r}, which is not in --estimators ({', '.join(estimators)})")
+    setting = {e: args.settings.get(e, (args.points, args.samples)) for e in estimators}
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "points.jsonl")
     done = {}
@@ -75,37 +98,47 @@ def main(args: argparse.Namespace) -> int:
             for line in f:
                 if line.strip():
                     p = StudyPoint(**json.loads(line))
-                    if (p.samples, p.points, p.seed) == (args.samples, args.points, args.seed):
+                    if p.estimator in setting and (p.points, p.samples) == setting[p.estimator] and p.seed == args.seed:
                         done[p.estimator, p.K] = p
-    model, x = perturbed_toy(args.D, args.points, args.eps, args.q_scale, args.seed)
+    toys = {}
     for estimator in estimators:
+        points, samples = setting[estimator]
+        if points not in toys:
+            toys[points] = perturbed_toy(args.D, points, args.eps, args.q_scale, args.seed)
+        model, x = toys[points]
         for K in args.Ks:
             if (estimator, K) in done:
                 continue
             if args.max_particles and _particles(estimator, K) > args.max_particles:
                 print(f"{estimator} K={K}: skipped (more than {args.max_particles} particles per data point)")
                 continue
-            point = study_point(estimator, K, model, x, args.samples, seed=args.seed)
+            point = study_point(estimator, K, model, x, samples, seed=args.seed)
             done[estimator, K] = point
             with open(path, "a") as f:
                 f.write(json.dumps(asdict(point)) + "\n")
-            print(f"{estimator} K={K}: snr {point.snr:.4g} variance {point.variance:.4g} "
-                  f"dsnr {point.dsnr:.4g} ({point.seconds:.1f} s)", flush=True)
+            print(f"{estimator} K={K}: snr {point.snr:.4g} (debiased {point.snr_debiased:.4g}) variance "
+                  f"{point.variance:.4g} dsnr {point.dsnr:.4g} ({point.seconds:.1f} s)", flush=True)
     points = [p for (e, _), p in done.items() if e in estimators]
-    lines = ["| estimator | SNR slope | SE | DSNR slope | SE | K values |", "|---|---|---|---|---|---|"]
+    lines = ["| estimator | points | samples | SNR slope | SE | debiased SNR slope | SE | DSNR slope | SE | K values |",
+             "|---|---:|---:|---|---|---|---|---|---|---|"]
     snr, dsnr = slopes(points, "snr"), slopes(points, "dsnr")
+    debiased = slopes([p for p in points if p.snr_debiased == p.snr_debiased], "snr_debiased")
+    nan = (float("nan"), float("nan"), 0)
     for name in estimators:
         if name in snr:
             s, se, n = snr[name]
-            ds, dse, _ = dsnr.get(name, (float("nan"), float("nan"), n))
+            ds, dse, _ = dsnr.get(name, nan)
+            bs, bse, _ = debiased.get(name, nan)
             Ks = sorted(p.K for p in points if p.estimator == name)
-            lines.append(f"| {name} | {s:+.3f} | {se:.3f} | {ds:+.3f} | {dse:.3f} | {Ks[0]}..{Ks[-1]} ({n}) |")
+            lines.append(f"| {name} | {setting[name][0]} | {setting[name][1]} | {s:+.3f} | {se:.3f} | {bs:+.3f} | "
+                         f"{bse:.3f} | {ds:+.3f} | {dse:.3f} | {Ks[0]}..{Ks[-1]} ({n}) |")
     scale = "sqrt(2/3)" if args.q_scale is None else f"{args.q_scale:g}"
-    header = (f"Gaussian toy, D = {args.D}, {args.points} data points, {args.samples} gradient samples, "
-              f"eps = {args.eps}, std of q = {scale}, seed {args.seed}\n\n")
+    header = (f"Gaussian toy, D = {args.D}, eps = {args.eps}, std of q = {scale}, seed {args.seed} "
+              f"(data points and gradient samples per estimator in the table)\n\n")
     atomic_write(os.path.join(args.out, "slopes.md"), lambda f: f.write(header + "\n".join(lines) + "\n"))
     print(header + "\n".join(lines))
     _figure(points, estimators, os.path.join(args.out, "snr.png"), header.strip())
+    _distribution_figure(points, estimators, os.path.join(args.out, "distribution.png"), header.strip())
     return 0
 
 
@@ -134,4 +167,38 @@ def _figure(points, estimators, path: str, title: str) -> None:
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), binary=True)
+    plt.close(fig)
+
+
+def _distribution_figure(points, estimators, path: str, title: str) -> None:
+    """Histograms of the gradient samples of the first entry of q's bias, one row per estimator, at
+    the smallest, a middle and the largest K (only points that stored their samples)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..runs.atomic import atomic_write
+
+    rows = []
+    for name in estimators:
+        ps = sorted((p for p in points if p.estimator == name and p.bias_samples), key=lambda p: p.K)
+        if ps:
+            rows.append((name, [ps[0], ps[len(ps) // 2], ps[-1]] if len(ps) >= 3 else ps))
+    if not rows:
+        return
+    fig, axes = plt.subplots(len(rows), 3, figsize=(11, 1.9 * len(rows)), squeeze=False)
+    for (name, ps), row in zip(rows, axes):
+        for p, ax in zip(ps, row):
+            values = p.bias_samples
+            mean = sum(values) / len(values)
+            ax.hist(values, bins=25, color="C0", alpha=0.8)
+            ax.axvline(mean, color="k", lw=1)
+            ax.axvline(0.0, color="r", lw=0.8, ls="--")
+            ax.set_title(f"{name}, K = {p.K}: SNR {p.snr:.2g}", fontsize=8)
+            ax.tick_params(labelsize=6)
+        for ax in row[len(ps):]:
+            ax.axis("off")
+    fig.suptitle("gradient samples of b[0] (black: their mean, red dashed: 0)\n" + title, fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
     plt.close(fig)

@@ -35,6 +35,7 @@ __all__ = [
     "vimco_control_variate",
     "ovis_asymptotic_control_variate",
     "ovis_mc_control_variate",
+    "ovis_mc_path",
     "score_function_weights",
 ]
 
@@ -230,9 +231,10 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     Two ways to compute the two means over s, chosen by ``method``:
 
     * ``"exact"``: pair by pair, O(S*K) time per data point, memory O(K + max_elements) (chunked over S);
-    * ``"interpolated"``: as functions of ``loo_k`` interpolated from the auxiliary particles alone
-      (:mod:`ovis.estimators.interpolation`), O((S + K) M) with M ~ 21 nodes per 4 nats of spread of
-      the auxiliary log-weights, within 1e-10 of the exact sums (float64 inside);
+    * ``"interpolated"``: as functions of ``loo_k`` built from the auxiliary particles alone
+      (:mod:`ovis.estimators.interpolation`: per-piece sums on a fixed grid of 2 nats, Chebyshev
+      near the particles and convergent series away from them), O(S + K + P) per data point for
+      auxiliary log-weights spanning P pieces, within 1e-9 of the exact sums (float64 inside);
     * ``"auto"`` (default): the interpolant where it costs fewer operations and the auxiliary
       log-weights are finite, else exact. The choice reads the auxiliary particles and the shapes
       only, never ``z_k``.
@@ -247,7 +249,7 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
     Returns:
         control variates ``c_k``, ``[*, K]``.
     """
-    from .interpolation import auxiliary_means, exact_means, interpolation_cost, interpolation_pieces
+    from .interpolation import auxiliary_means, exact_means
 
     alpha = check_alpha(alpha)
     if method not in ("auto", "exact", "interpolated"):
@@ -262,20 +264,31 @@ def ovis_mc_control_variate(log_wk: Tensor, log_wk_aux: Tensor, alpha: float = 0
         return torch.where(torch.isfinite(c), c, torch.zeros((), dtype=c.dtype, device=c.device))
     loo = leave_one_out_logsumexp(a * log_wk)  # [*, K]
     batch = loo.shape[:-1]
-    use_interpolant = False
-    if method != "exact" and aux.numel() and _all_finite(aux):
-        pieces = interpolation_pieces(aux.detach())
-        exact_ops, interpolated_ops = interpolation_cost(K, S, pieces)
-        use_interpolant = method == "interpolated" or interpolated_ops < exact_ops
-    elif method == "interpolated":
+    if method == "auto":
+        method = ovis_mc_path(K, aux)
+    elif method == "interpolated" and not (aux.numel() and _all_finite(aux)):
         raise ValueError("method='interpolated' needs finite auxiliary log-weights; use 'auto' or 'exact'")
-    if use_interpolant:
-        H, G = auxiliary_means(loo.reshape(-1, K).double(), aux.reshape(-1, S).double(), pieces, max_elements)
+    if method == "interpolated":
+        H, G = auxiliary_means(loo.reshape(-1, K).double(), aux.reshape(-1, S).double(), max_elements)
     else:
         H, G = exact_means(loo.reshape(-1, K), aux.reshape(-1, S), max_elements)
     H, G = H.to(loo.dtype).view(*batch, K), G.to(loo.dtype).view(*batch, K)
     c = (H - math.log(K)) / a - G
     return torch.where(torch.isfinite(c), c, torch.zeros((), dtype=c.dtype, device=c.device))
+
+
+def ovis_mc_path(K: int, aux: Tensor) -> str:
+    """The path ``method="auto"`` of :func:`ovis_mc_control_variate` takes for K particles and the
+    auxiliary log-weights ``aux [*, S]`` (already scaled by ``1 - alpha``): ``"interpolated"`` where
+    it is cheaper (:func:`~ovis.estimators.interpolation.interpolation_cost`) and ``aux`` is finite,
+    else ``"exact"``. It reads the shapes and the auxiliary particles only, never ``z_k``."""
+    from .interpolation import interpolation_cost, interpolation_pieces
+
+    S = aux.shape[-1]
+    if K < 2 or not aux.numel() or not _all_finite(aux):
+        return "exact"
+    exact_cost, interpolated_cost = interpolation_cost(K, S, interpolation_pieces(aux.detach()), aux.numel() // S)
+    return "interpolated" if interpolated_cost < exact_cost else "exact"
 
 
 def _all_finite(t: Tensor) -> bool:

@@ -24,7 +24,8 @@ class OvisMonteCarlo(ScoreFunctionEstimator):
     S particles are drawn in addition to the K particles of the bound (``(1+y)K`` evaluated);
     otherwise (``ovis-S{y}``) they are taken out of the ``iw`` particles, and the bound uses
     ``K - S`` particles. Auxiliary particles are used for the control variate only.
-    Costs O(S*K) in time and memory (chunked over S).
+    Costs O(S + K) per data point (the control variate from per-piece sums over the auxiliary
+    particles, :mod:`~ovis.estimators.interpolation`), or O(S*K) pair by pair where that is cheaper.
 
     Arguments:
         auxiliary: y, the number of auxiliary particles per bound particle.

@@ -4,7 +4,9 @@ import math
 import pytest
 import torch
 
-from ovis.analysis.asymptotic import fit_slope, log_grid, perturbed_toy, slopes, study_point
+from ovis.analysis.asymptotic import (_chunked_samples, debiased_snr, fit_slope, log_grid, perturbed_toy, slopes,
+                                     study_point)
+from ovis.estimators import parse_estimator_id
 
 
 def test_fit_slope_recovers_a_power_law_and_its_error():
@@ -41,3 +43,28 @@ def test_pathwise_snr_falls_and_ovis_snr_grows_with_k():
     fitted = slopes(points)
     assert fitted["ovis-gamma0"][0] > 0.4
     assert fitted["ovis-gamma0"][0] > fitted["pathwise-iwae"][0] + 0.3
+
+
+def test_debiased_snr_removes_the_floor_of_the_plain_snr():
+    """Samples with a known SNR of 0.05 per parameter and M = 400: the plain mean |mean| / std is held
+    up by the noise of the means (about 0.8 / sqrt(M) = 0.04), the debiased estimate is not."""
+    g = 0.05 + torch.randn(400, 3000, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    mean, variance = g.mean(0), g.var(0)
+    plain = float((mean.abs() / variance.sqrt()).mean())
+    assert plain > 0.058
+    assert debiased_snr(mean, variance, 400) == pytest.approx(0.05, rel=0.05)
+    assert math.isnan(debiased_snr(torch.zeros(3), torch.ones(3), 10))
+
+
+def test_ovis_mc_samples_over_data_chunks_have_the_full_batch_mean():
+    """OVIS-MC gradient samples drawn over chunks of 2 data points estimate the same mean gradient as
+    samples over the whole batch (4 standard errors), and store the samples of b[0]."""
+    model, x = perturbed_toy(D=3, points=8, seed=1, eps=0.3)
+    Estimator, config = parse_estimator_id("ovis-S1-exclusive")
+    estimator = Estimator(mc=1, iw=3, **config)
+    chunked = _chunked_samples(estimator, model, x, 300, seed=0, max_rows=2 * 6)
+    whole = _chunked_samples(estimator, model, x, 300, seed=1, max_rows=1 << 18)
+    se = ((chunked.var(0) + whole.var(0)) / 300).sqrt()
+    assert ((chunked.mean(0) - whole.mean(0)).abs() < 4 * se + 1e-7).all()
+    point = study_point("ovis-S1-exclusive", 3, model, x, samples=5, seed=0)
+    assert len(point.bias_samples) == 5 and point.points == 8
