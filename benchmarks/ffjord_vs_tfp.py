@@ -43,6 +43,58 @@ def data(seed: int, n_train: int):
     return train, test
 
 
+def tutorial_weights(seed: int, transforms: int = 4, hidden: int = 8, layers: int = 3, d: int = 2):
+    """Initial weights of the tutorial's ``MLP_ODE`` s, drawn once (numpy) for both sides.
+
+    Sonnet's ``Linear`` initialisation (the tutorial's): weights truncated normal (at two standard
+    deviations) with standard deviation ``1/sqrt(fan_in)``, biases zero; the input is ``[t, t, z]``
+    (``broadcast_to(t, z.shape)`` concatenated with ``z``), so the first fan-in is ``2 d``.
+
+    Returns:
+        a list over TFP's bijectors (``Chain(bijectors[::-1])``: bijector 0 acts first on base
+        samples) of ``(weights [in, out], biases [out])`` lists, float32 arrays.
+    """
+    import numpy as np
+    rng = np.random.default_rng(12_345 + seed)
+    sizes = [2 * d] + [hidden] * (layers - 1) + [d]
+    out = []
+    for _ in range(transforms):
+        ws = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            w = rng.standard_normal((a, b))
+            while (bad := np.abs(w) > 2).any():
+                w[bad] = rng.standard_normal(bad.sum())
+            ws.append((w / np.sqrt(a)).astype("float32"))
+        out.append((ws, [np.zeros(b, "float32") for b in sizes[1:]]))
+    return out
+
+
+def load_tutorial_weights(flow, weights) -> None:
+    """Set an ovis FFJORD stack (``TimeMLP`` s on ``[t, z]``) to the same model as TFP's with ``weights``.
+
+    TFP's bijector maps base to data along ``dz/dt = f(t, z)``; its ``log_prob`` integrates the inverse
+    ``dz/ds = -f(1 - s, z)`` from the data, which is what zuko's transform (data to base) integrates
+    with ``f_ovis(s, z) = -f(1 - s, z)``: the ``t`` columns merge (``[t, t, z]``), the first layer's
+    ``t`` column and bias absorb ``1 - s``, the last layer flips sign; zuko applies TFP's last
+    bijector first.
+    """
+    import torch
+    for transform, (ws, bs) in zip(flow.transform.transforms, weights[::-1]):
+        linears = [m for m in transform.f.net if isinstance(m, torch.nn.Linear)]
+        W = [torch.as_tensor(w).T for w in ws]  # [out, in]
+        B = [torch.as_tensor(b) for b in bs]
+        d = W[-1].shape[0]
+        wt = W[0][:, :d].sum(1)  # the t columns of [t, t, z]
+        first_w = torch.cat([-wt[:, None], W[0][:, d:]], 1)
+        first_b = B[0] + wt
+        W[0], B[0] = first_w, first_b
+        W[-1], B[-1] = -W[-1], -B[-1]
+        with torch.no_grad():
+            for lin, w, b in zip(linears, W, B):
+                lin.weight.copy_(w)
+                lin.bias.copy_(b)
+
+
 def _progress(side: str, step: int, seconds: float) -> None:
     print(f"[{side}] step {step} {seconds:.3f}s load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
 
@@ -57,6 +109,7 @@ def run_ovis(epochs: int, seed: int, n_train: int) -> dict:
     torch.manual_seed(seed)
     train, test = (torch.as_tensor(a) for a in data(seed, n_train))
     flow = make_flow(exact=True)
+    load_tutorial_weights(flow, tutorial_weights(seed))
     steps, last = [], [time.perf_counter()]
 
     def tick(step: int, loss: float) -> None:
@@ -91,8 +144,7 @@ def run_tfp(epochs: int, seed: int, n_train: int) -> dict:
         def __init__(self, hidden=8, layers=3, out=2):
             super().__init__()
             sizes = [2 * out] + [hidden] * (layers - 1) + [out]
-            self.w = [tf.Variable(tf.random.truncated_normal([a, b], stddev=1.0 / math.sqrt(a))) for a, b in
-                      zip(sizes[:-1], sizes[1:])]
+            self.w = [tf.Variable(tf.zeros([a, b])) for a, b in zip(sizes[:-1], sizes[1:])]
             self.b = [tf.Variable(tf.zeros([b])) for b in sizes[1:]]
 
         def __call__(self, t, z):
@@ -105,6 +157,9 @@ def run_tfp(epochs: int, seed: int, n_train: int) -> dict:
 
     solver = tfp.math.ode.DormandPrince(atol=1e-5)
     mlps = [MLPODE() for _ in range(4)]
+    for m, (ws, bs) in zip(mlps, tutorial_weights(seed)):
+        for v, value in zip(m.w + m.b, ws + bs):
+            v.assign(value)
     bijectors = [tfb.FFJORD(state_time_derivative_fn=m, ode_solve_fn=solver.solve,
                             trace_augmentation_fn=tfb.ffjord.trace_jacobian_exact) for m in mlps]
     base = tfd.MultivariateNormalDiag(loc=np.zeros(2, "float32"), scale_diag=np.full(2, 0.8, "float32"))
