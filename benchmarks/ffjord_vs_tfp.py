@@ -1,21 +1,33 @@
-"""FFJORD on two moons: ovis (zuko) side by side with TensorFlow Probability's tutorial set-up.
+"""FFJORD on two moons: ovis (zuko) side by side with TensorFlow Probability's FFJORD tutorial.
 
-Both sides: 4 stacked FFJORD transforms; state derivative MLP([t, z]) with 3 linear layers (hidden 8,
-tanh); base N(0, 0.8^2 I); Dormand-Prince with atol 1e-5 (TFP's default rtol 1e-3 on both sides); exact
-trace; batches of 256 from the same 8192 moons points (scikit-learn, noise 0.06); Adam 1e-2; the same
-number of epochs; one thread; held-out mean NLL on the same 2048 points. Weights start from the same
-distribution (uniform +-1/sqrt(fan_in), PyTorch's default) but are not the same draws.
+Both sides run the tutorial's set-up (TFP's ``examples/jupyter_notebooks/FFJORD_Demo.ipynb``): 4 stacked
+FFJORD transforms; state derivative an MLP of 3 linear layers (hidden 8, tanh); base N(0, 0.8^2 I);
+Dormand-Prince with atol 1e-5 (TFP's default rtol 1e-3 on both sides); exact trace; batches of 256 from
+the same moons points (scikit-learn, noise 0.06, 8192 by default), reshuffled every epoch; Adam 1e-2;
+the same number of epochs; one thread; held-out mean NLL (exact trace) on the same 2048 points.
+
+The TFP side is the tutorial's code path: its ``MLP_ODE`` (input ``[broadcast_to(t, z.shape), z]``,
+Sonnet's ``Linear`` initialisation: truncated normal with standard deviation ``1/sqrt(fan_in)``, zero
+biases; re-created here in plain TensorFlow so that Sonnet is not needed), ``tfb.FFJORD`` with
+``trace_jacobian_exact``, ``DormandPrince(atol=1e-5).solve`` (gradients by TFP's adjoint), and a
+``@tf.function`` train step (Adam as Sonnet's: epsilon 1e-8). The ovis side is
+``examples/ffjord_moons.py``'s ``make_flow`` (zuko's ``FreeFormJacobianTransform``, PyTorch's default
+initialisation, input ``[t, z]``).
+
+Each (side, seed) runs in a fresh process, one thread (TF: intra- and inter-op parallelism 1); the two
+sides alternate which goes first from seed to seed. Seconds per epoch are the median over epochs after
+the first (the first carries TF's tracing of the ``tf.function``; with one epoch, that epoch).
 
 TFP runs in its own virtual environment (``--tfp_python``, default ``/work/venv-tfp/bin/python``, or
-``$OVIS_TFP_PYTHON``); without it the comparison is skipped (exit code 0). Each side runs in a fresh
-process.
+``$OVIS_TFP_PYTHON``); without it the comparison is skipped (exit code 0).
 
-    python benchmarks/ffjord_vs_tfp.py --epochs 10
+    python benchmarks/ffjord_vs_tfp.py --epochs 3 --seeds 0,1,2 --json /tmp/ffjord_vs_tfp.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,14 +36,70 @@ import time
 N_TRAIN, N_TEST, BATCH = 8192, 2048, 256
 
 
-def data(seed: int):
+def data(seed: int, n_train: int):
     from sklearn.datasets import make_moons
-    train = make_moons(n_samples=int(os.environ.get("OVIS_MOONS_TRAIN", N_TRAIN)), noise=0.06, random_state=seed)[0].astype("float32")
+    train = make_moons(n_samples=n_train, noise=0.06, random_state=seed)[0].astype("float32")
     test = make_moons(n_samples=N_TEST, noise=0.06, random_state=10_000 + seed)[0].astype("float32")
     return train, test
 
 
-def run_ovis(epochs: int, seed: int) -> dict:
+def tutorial_weights(seed: int, transforms: int = 4, hidden: int = 8, layers: int = 3, d: int = 2):
+    """Initial weights of the tutorial's ``MLP_ODE`` s, drawn once (numpy) for both sides.
+
+    Sonnet's ``Linear`` initialisation (the tutorial's): weights truncated normal (at two standard
+    deviations) with standard deviation ``1/sqrt(fan_in)``, biases zero; the input is ``[t, t, z]``
+    (``broadcast_to(t, z.shape)`` concatenated with ``z``), so the first fan-in is ``2 d``.
+
+    Returns:
+        a list over TFP's bijectors (``Chain(bijectors[::-1])``: bijector 0 acts first on base
+        samples) of ``(weights [in, out], biases [out])`` lists, float32 arrays.
+    """
+    import numpy as np
+    rng = np.random.default_rng(12_345 + seed)
+    sizes = [2 * d] + [hidden] * (layers - 1) + [d]
+    out = []
+    for _ in range(transforms):
+        ws = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            w = rng.standard_normal((a, b))
+            while (bad := np.abs(w) > 2).any():
+                w[bad] = rng.standard_normal(bad.sum())
+            ws.append((w / np.sqrt(a)).astype("float32"))
+        out.append((ws, [np.zeros(b, "float32") for b in sizes[1:]]))
+    return out
+
+
+def load_tutorial_weights(flow, weights) -> None:
+    """Set an ovis FFJORD stack (``TimeMLP`` s on ``[t, z]``) to the same model as TFP's with ``weights``.
+
+    TFP's bijector maps base to data along ``dz/dt = f(t, z)``; its ``log_prob`` integrates the inverse
+    ``dz/ds = -f(1 - s, z)`` from the data, which is what zuko's transform (data to base) integrates
+    with ``f_ovis(s, z) = -f(1 - s, z)``: the ``t`` columns merge (``[t, t, z]``), the first layer's
+    ``t`` column and bias absorb ``1 - s``, the last layer flips sign; zuko applies TFP's last
+    bijector first.
+    """
+    import torch
+    for transform, (ws, bs) in zip(flow.transform.transforms, weights[::-1]):
+        linears = [m for m in transform.f.net if isinstance(m, torch.nn.Linear)]
+        W = [torch.as_tensor(w).T for w in ws]  # [out, in]
+        B = [torch.as_tensor(b) for b in bs]
+        d = W[-1].shape[0]
+        wt = W[0][:, :d].sum(1)  # the t columns of [t, t, z]
+        first_w = torch.cat([-wt[:, None], W[0][:, d:]], 1)
+        first_b = B[0] + wt
+        W[0], B[0] = first_w, first_b
+        W[-1], B[-1] = -W[-1], -B[-1]
+        with torch.no_grad():
+            for lin, w, b in zip(linears, W, B):
+                lin.weight.copy_(w)
+                lin.bias.copy_(b)
+
+
+def _progress(side: str, step: int, seconds: float) -> None:
+    print(f"[{side}] step {step} {seconds:.3f}s load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+
+
+def run_ovis(epochs: int, seed: int, n_train: int) -> dict:
     import torch
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
     from ffjord_moons import make_flow
@@ -39,14 +107,27 @@ def run_ovis(epochs: int, seed: int) -> dict:
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    train, test = (torch.as_tensor(a) for a in data(seed))
+    train, test = (torch.as_tensor(a) for a in data(seed, n_train))
     flow = make_flow(exact=True)
-    history = fit_density(flow, train, epochs=epochs, batch_size=BATCH, lr=1e-2, seed=seed)
+    load_tutorial_weights(flow, tutorial_weights(seed))
+    steps, last = [], [time.perf_counter()]
+
+    def tick(step: int, loss: float) -> None:
+        now = time.perf_counter()
+        steps.append(now - last[0])
+        last[0] = now
+        _progress("ovis", step, steps[-1])
+
+    history = fit_density(flow, train, epochs=epochs, batch_size=BATCH, lr=1e-2, seed=seed, callback=tick)
     flow.eval()
-    return {"side": "ovis", "test_nll": mean_nll(flow, test), "epoch_seconds": history["epoch_seconds"]}
+    start = time.perf_counter()
+    nll = mean_nll(flow, test)
+    return {"side": "ovis", "test_nll": nll, "epoch_seconds": history["epoch_seconds"], "step_seconds": steps,
+            "eval_seconds": time.perf_counter() - start, "losses": history["loss"],
+            "versions": {"torch": torch.__version__, "zuko": __import__("zuko").__version__}}
 
 
-def run_tfp(epochs: int, seed: int) -> dict:
+def run_tfp(epochs: int, seed: int, n_train: int) -> dict:
     import numpy as np
     import tensorflow as tf
     import tensorflow_probability as tfp
@@ -55,22 +136,19 @@ def run_tfp(epochs: int, seed: int) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.random.set_seed(seed)
     tfb, tfd = tfp.bijectors, tfp.distributions
-    train, test = data(seed)
+    train, test = data(seed, n_train)
 
     class MLPODE(tf.Module):
-        """The tutorial's MLP_ODE: (layers - 1) x [Linear(hidden), tanh], Linear(2), input [t, z]."""
+        """The tutorial's MLP_ODE: (layers - 1) x [Linear(hidden), tanh], Linear(out) of [broadcast t, z]."""
 
         def __init__(self, hidden=8, layers=3, out=2):
             super().__init__()
-            sizes = [1 + out] + [hidden] * (layers - 1) + [out]
-            self.w, self.b = [], []
-            for a, b in zip(sizes[:-1], sizes[1:]):
-                bound = 1.0 / np.sqrt(a)
-                self.w.append(tf.Variable(tf.random.uniform([a, b], -bound, bound)))
-                self.b.append(tf.Variable(tf.random.uniform([b], -bound, bound)))
+            sizes = [2 * out] + [hidden] * (layers - 1) + [out]
+            self.w = [tf.Variable(tf.zeros([a, b])) for a, b in zip(sizes[:-1], sizes[1:])]
+            self.b = [tf.Variable(tf.zeros([b])) for b in sizes[1:]]
 
         def __call__(self, t, z):
-            h = tf.concat([tf.broadcast_to(t, tf.concat([tf.shape(z)[:-1], [1]], 0)), z], -1)
+            h = tf.concat([tf.broadcast_to(t, tf.shape(z)), z], -1)
             for i, (w, b) in enumerate(zip(self.w, self.b)):
                 h = tf.matmul(h, w) + b
                 if i < len(self.w) - 1:
@@ -78,31 +156,50 @@ def run_tfp(epochs: int, seed: int) -> dict:
             return h
 
     solver = tfp.math.ode.DormandPrince(atol=1e-5)
-    bijectors = [tfb.FFJORD(state_time_derivative_fn=MLPODE(), ode_solve_fn=solver.solve,
-                            trace_augmentation_fn=tfb.ffjord.trace_jacobian_exact) for _ in range(4)]
+    mlps = [MLPODE() for _ in range(4)]
+    for m, (ws, bs) in zip(mlps, tutorial_weights(seed)):
+        for v, value in zip(m.w + m.b, ws + bs):
+            v.assign(value)
+    bijectors = [tfb.FFJORD(state_time_derivative_fn=m, ode_solve_fn=solver.solve,
+                            trace_augmentation_fn=tfb.ffjord.trace_jacobian_exact) for m in mlps]
     base = tfd.MultivariateNormalDiag(loc=np.zeros(2, "float32"), scale_diag=np.full(2, 0.8, "float32"))
     model = tfd.TransformedDistribution(distribution=base, bijector=tfb.Chain(bijectors[::-1]))
-    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-2)
-    variables = [v for bij in bijectors for v in bij.trainable_variables] or None
+    variables = [v for m in mlps for v in m.w + m.b]
+    # Adam as Sonnet's (the tutorial's optimizer): beta1 0.9, beta2 0.999, epsilon 1e-8
+    lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
+    moments = [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in variables]
+    count = tf.Variable(0.0)
 
     @tf.function
     def train_step(x):
         with tf.GradientTape() as tape:
             loss = -tf.reduce_mean(model.log_prob(x))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        grads = tape.gradient(loss, variables)
+        count.assign_add(1.0)
+        scale = lr * tf.sqrt(1.0 - b2 ** count) / (1.0 - b1 ** count)
+        for v, g, (m, s) in zip(variables, grads, moments):
+            m.assign(b1 * m + (1.0 - b1) * g)
+            s.assign(b2 * s + (1.0 - b2) * tf.square(g))
+            v.assign_sub(scale * m / (tf.sqrt(s) + eps * tf.sqrt(1.0 - b2 ** count)))
         return loss
 
     dataset = tf.data.Dataset.from_tensor_slices(train).cache().shuffle(len(train), seed=seed).batch(BATCH)
-    epoch_seconds = []
+    epoch_seconds, steps, losses = [], [], []
     for _ in range(epochs):
-        start = time.perf_counter()
+        start = last = time.perf_counter()
         for x in dataset:
-            train_step(x)
+            losses.append(float(train_step(x)))
+            now = time.perf_counter()
+            steps.append(now - last)
+            last = now
+            _progress("tfp", len(steps), steps[-1])
         epoch_seconds.append(time.perf_counter() - start)
     log_prob = tf.function(model.log_prob)
+    start = time.perf_counter()
     nll = -float(np.mean(np.concatenate([log_prob(test[i:i + 1024]).numpy() for i in range(0, N_TEST, 1024)])))
-    return {"side": "tfp", "test_nll": nll, "epoch_seconds": epoch_seconds,
+    return {"side": "tfp", "test_nll": nll, "epoch_seconds": epoch_seconds, "step_seconds": steps,
+            "eval_seconds": time.perf_counter() - start, "losses": losses,
+            "weights": [[[w.numpy().tolist() for w in m.w], [b.numpy().tolist() for b in m.b]] for m in mlps],
             "versions": {"tensorflow": tf.__version__, "tensorflow_probability": tfp.__version__}}
 
 
@@ -111,17 +208,30 @@ def _median(values):
     return s[len(s) // 2] if len(s) % 2 else 0.5 * (s[len(s) // 2 - 1] + s[len(s) // 2])
 
 
+def _epoch_seconds(result: dict) -> float:
+    e = result["epoch_seconds"]
+    return _median(e[1:] if len(e) > 1 else e)
+
+
+def _mean_sd(values):
+    m = sum(values) / len(values)
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else float("nan")
+    return m, sd
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
     parser.add_argument("--train_size", type=int, default=N_TRAIN, help="training points (default: the tutorial's 8192)")
     parser.add_argument("--tfp_python", default=os.environ.get("OVIS_TFP_PYTHON", "/work/venv-tfp/bin/python"))
+    parser.add_argument("--timeout", type=float, default=None, help="seconds allowed to each side's process")
+    parser.add_argument("--json", default=None, help="write every run's result to this file")
     parser.add_argument("--side", choices=("ovis", "tfp"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ["OVIS_MOONS_TRAIN"] = str(args.train_size)  # read by data() in both sides' processes
+    seeds = [int(s) for s in args.seeds.split(",")]
     if args.side:
-        result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, args.seed)
+        result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, seeds[0], args.train_size)
         print("RESULT " + json.dumps(result))
         return 0
     check = [args.tfp_python, "-c", "import tensorflow_probability, tensorflow, sklearn"]
@@ -130,21 +240,37 @@ def main() -> int:
               f"(make one: python -m venv /work/venv-tfp && /work/venv-tfp/bin/pip install tensorflow "
               f"tensorflow-probability tf-keras scikit-learn)")
         return 0
-    results = {}
-    for side, python in (("ovis", sys.executable), ("tfp", args.tfp_python)):
-        out = subprocess.run([python, os.path.abspath(__file__), "--side", side, "--epochs", str(args.epochs),
-                              "--seed", str(args.seed)], capture_output=True, text=True, check=True)
-        line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
-        results[side] = json.loads(line[len("RESULT "):])
-    o, t = results["ovis"], results["tfp"]
-    so, st = _median(o["epoch_seconds"]), _median(t["epoch_seconds"])
-    print(f"epochs {args.epochs}, {args.train_size} training points, seed {args.seed}, {t['versions']}")
-    print("| | held-out mean NLL | s/epoch (median) |")
-    print("|---|---|---|")
-    print(f"| ovis (zuko) | {o['test_nll']:.4f} | {so:.2f} |")
-    print(f"| TFP | {t['test_nll']:.4f} | {st:.2f} |")
-    print(f"| ovis - TFP, TFP / ovis | {o['test_nll'] - t['test_nll']:+.4f} | {st / so:.2f}x |")
-    print("RESULTS " + json.dumps(results))
+    runs = []
+    for i, seed in enumerate(seeds):
+        order = (("ovis", sys.executable), ("tfp", args.tfp_python))
+        for side, python in (order if i % 2 == 0 else order[::-1]):
+            load = os.getloadavg()[0]
+            out = subprocess.run([python, os.path.abspath(__file__), "--side", side, "--epochs", str(args.epochs),
+                                  "--seeds", str(seed), "--train_size", str(args.train_size)],
+                                 stdout=subprocess.PIPE, text=True, check=True, timeout=args.timeout)
+            line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
+            result = json.loads(line[len("RESULT "):])
+            result.update(seed=seed, load_start=load, load_end=os.getloadavg()[0])
+            runs.append(result)
+            print(f"seed {seed} {side}: NLL {result['test_nll']:.4f}, s/epoch {_epoch_seconds(result):.2f}, "
+                  f"load {load:.2f}-{result['load_end']:.2f}", flush=True)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"epochs": args.epochs, "train_size": args.train_size, "runs": runs}, f, indent=1)
+    by = {s: [r for r in runs if r["side"] == s] for s in ("ovis", "tfp")}
+    nll = {s: _mean_sd([r["test_nll"] for r in by[s]]) for s in by}
+    sec = {s: _median([_epoch_seconds(r) for r in by[s]]) for s in by}
+    batches = math.ceil(args.train_size / BATCH)
+    print(f"\nepochs {args.epochs} of {batches} batches of {BATCH}, seeds {seeds}, {by['tfp'][0]['versions']}, "
+          f"{by['ovis'][0]['versions']}")
+    print("| | held-out mean NLL (mean ± sd over seeds) | per seed | s/epoch (median) |")
+    print("|---|---|---|---|")
+    for s, name in (("ovis", "ovis (zuko)"), ("tfp", "TFP")):
+        per = ", ".join(f"{r['test_nll']:.4f}" for r in by[s])
+        print(f"| {name} | {nll[s][0]:.4f} ± {nll[s][1]:.4f} | {per} | {sec[s]:.2f} |")
+    diff = [o["test_nll"] - t["test_nll"] for o, t in zip(by["ovis"], by["tfp"])]
+    print(f"| ovis - TFP (NLL), TFP / ovis (s/epoch) | {sum(diff) / len(diff):+.4f} | "
+          f"{', '.join(f'{d:+.4f}' for d in diff)} | {sec['tfp'] / sec['ovis']:.2f}x |")
     return 0
 
 
