@@ -55,7 +55,16 @@ def resolve_names(config: Mapping[str, Any]) -> Tuple[str, str, Dict[str, Any]]:
     return dataset, model, dict(forced)
 
 
+#: data sets whose loader can split the test file alone (``--test_only_split``)
+_TEST_ONLY_SPLIT = ("mnist", "fashion")
+
+
 def _dataset_options(config: Mapping[str, Any], dataset: str) -> Dict[str, Any]:
+    if config.get("test_only_split"):
+        if dataset not in _TEST_ONLY_SPLIT:
+            raise ValueError(f"--test_only_split is invalid with --dataset {dataset!r}; expected one of "
+                             f"{list(_TEST_ONLY_SPLIT)} (the data sets read from IDX files)")
+        return {"test_only_split": True}
     if dataset == "gmm-toy" and config.get("N") is not None:
         return {"C": config["N"]}
     if dataset == "gaussian-toy" and config.get("N") is not None:
