@@ -144,7 +144,7 @@ def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str =
                 if lab not in labels:
                     handles.append(h)
                     labels.append(lab)
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), bbox_to_anchor=(0.5, 0.0))
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), handlelength=2.4)
         caption = f"mean over seeds, band: {'std' if error == 'std' else 'sem'}"
         fig.suptitle(f"{title} ({caption})" if title else caption)
     return fig
