@@ -46,6 +46,7 @@ from .aggregate import PivotSpec, curves, group_records, parse_pivot
 from .figures import save_figure
 from .layout import RC, X_KEY, grid, hide_unused, log_y, new_figure, set_ylabel, steps_axis
 from .make import ReportConfig, ReportResult, make_report
+from .make import _particles as particles_of
 from .naming import estimator_color, estimator_label, estimator_sort_key, metric_label
 from .runs import read_experiment
 
@@ -150,19 +151,6 @@ def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str =
     return fig
 
 
-def _particles(result: ReportResult) -> Dict[str, int]:
-    exp = result.experiment
-    found: Dict[str, int] = {}
-    if exp is None:
-        return found
-    for split, column in (("test", "iw_test"), ("valid", "iw_valid"), ("train", "iw_valid")):
-        if column in exp.configs.columns:
-            values = exp.configs[column].dropna().unique()
-            if len(values) == 1:
-                found[split] = int(values[0])
-    return found
-
-
 def _run_preset(exp_dir: Path, out: Path, *, select: Select, main: str, metrics: Sequence[str],
                 pivots: Sequence[str], title: str, formats: Sequence[str], error: str,
                 keys: Sequence[str] = ("dataset", "estimator", "iw")) -> ReportResult:
@@ -184,7 +172,7 @@ def _run_preset(exp_dir: Path, out: Path, *, select: Select, main: str, metrics:
         return result
     used = [k for k in keys if k in exp.configs.columns]
     df = curves(exp, main, used, error=error)
-    fig = plot_by_k(df, main, error=error, title=title, particles=_particles(result))
+    fig = plot_by_k(df, main, error=error, title=title, particles=particles_of(exp))
     result.files += save_figure(fig, Path(out) / "figure", formats=formats)
     return result
 
