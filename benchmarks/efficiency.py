@@ -129,6 +129,7 @@ def figure(table: Dict, path: str, title: str) -> List[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from ovis.reporting.naming import estimator_color, estimator_label, estimator_sort_key
 
@@ -141,11 +142,13 @@ def figure(table: Dict, path: str, title: str) -> List[str]:
         for ax, field in zip(axes, ("peak_mib", "epoch_seconds")):
             ax.plot(x, [v[field] for _, v in rows], marker="o", markersize=3.5, color=estimator_color(estimator),
                     label=estimator_label(estimator))
+    from ovis.reporting.layout import log_y
+
     for ax, label in zip(axes, ("peak memory above idle (MiB)", "seconds per epoch (extrapolated)")):
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        log_y(ax)  # log axis spanning at least a decade, plain tick labels
         ax.set_xticks(Ks, [str(k) for k in Ks])
-        ax.minorticks_off()
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("K (particles of the bound)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -178,6 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
     parser.add_argument("--out", default="reports/efficiency", help="output folder")
+    parser.add_argument("--replot", action="store_true",
+                        help="measure nothing: redraw the table and figure from --out/efficiency.jsonl")
     args = parser.parse_args(argv)
     if args.child is not None:
         print(json.dumps(child(json.loads(args.child))))
@@ -198,19 +203,27 @@ def main(argv=None) -> int:
     log = os.path.join(args.out, "efficiency.jsonl")
     measurements = []
     load = os.getloadavg()
-    for p in range(args.passes):
+    if args.replot:
+        with open(log) as f:
+            measurements = [json.loads(line) for line in f if line.strip()]
+        measurements = [m for m in measurements if m["estimator"] in estimators and m["K"] in Ks]
+        load = tuple(m["load"] for m in measurements[:1] if "load" in m) or (float("nan"),)
+        args.passes = max((m.get("pass", 0) for m in measurements), default=0) + 1
+        configs = []
+    for p in range(args.passes if not args.replot else 0):
         for config in configs:
             m = measure(config, args.timeout)
-            m["pass"] = p
+            m["pass"], m["load"] = p, os.getloadavg()[0]
             measurements.append(m)
             with open(log, "a") as f:
                 f.write(json.dumps(m) + "\n")
             status = m.get("error") or f"{m['epoch_seconds']:.1f} s/epoch, {m['peak_mib']:.0f} MiB"
             print(f"pass {p} {config['estimator']} K={config['K']}: {status}", flush=True)
     table = best(measurements)
-    load_end = os.getloadavg()
+    load_end = (measurements[-1].get("load", float("nan")),) if args.replot and measurements else os.getloadavg()
     title = (f"{args.model}, batch {args.bs}, {args.device}, 1 thread; median of {args.steps} steps, best of "
-             f"{args.passes} passes; load {load[0]:.1f} -> {load_end[0]:.1f}")
+             f"{args.passes} passes; " + (f"load {load[0]:.1f} -> {load_end[0]:.1f}" if load[0] == load[0]
+                                          else "load not recorded"))
     lines = [f"# Efficiency: {title}", "", "| estimator | K | particles | s/step | s/epoch | peak MiB |",
              "|---|---|---|---|---|---|"]
     for (e, K), v in sorted(table.items(), key=lambda kv: (estimators.index(kv[0][0]), kv[0][1])):
