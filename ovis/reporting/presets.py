@@ -135,6 +135,8 @@ def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str =
                     ax.fill_between(x, y - err, y + err, color=color, alpha=0.15, linewidth=0)
             if log:
                 log_y(ax)
+            else:
+                _zoom_past_start(ax, panel)
             ax.set_title(f"{dataset + ', ' if dataset else ''}K = {int(float(k))}")
             set_ylabel(ax, metric_label(metric, particles=particles))
             steps_axis(ax)
@@ -149,6 +151,21 @@ def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str =
         caption = f"mean over seeds, band: {'std' if error == 'std' else 'sem'}"
         fig.suptitle(f"{title} ({caption})" if title else caption)
     return fig
+
+
+def _zoom_past_start(ax, panel: pd.DataFrame) -> None:
+    """When the first evaluation (the untrained model) lies far outside the later ones (more than
+    3 times their range away), zoom the y axis on the later ones; the first point is then drawn off
+    the axis and the panel says so."""
+    first = panel["step"].min()
+    later, start = panel[panel["step"] > first], panel[panel["step"] == first]
+    if later.empty or start.empty:
+        return
+    lo, hi = float((later["mean"] - later["err"].fillna(0)).min()), float((later["mean"] + later["err"].fillna(0)).max())
+    span = max(hi - lo, 1e-12)
+    if float(start["mean"].min()) < lo - 3 * span or float(start["mean"].max()) > hi + 3 * span:
+        ax.set_ylim(lo - 0.08 * span, hi + 0.08 * span)
+        ax.text(0.02, 0.02, f"step {int(first)} off the axis", transform=ax.transAxes, fontsize=6.5, color="0.4")
 
 
 def _run_preset(exp_dir: Path, out: Path, *, select: Select, main: str, metrics: Sequence[str],
