@@ -17,12 +17,13 @@ STEPS = (0, 100, 200, 300)
 
 def lk(estimator: str, warmup: int, iw: int, seed: int, step: int) -> float:
     """A distinct value per configuration: the tests can tell which runs were averaged."""
-    base = {"vimco-arithmetic": -100.0, "ovis-gamma1": -95.0, "tvo-part2-config1": -97.0,
+    base = {"vimco-arithmetic": -100.0, "ovis-gamma1": -95.0, "tvo-part2-config1": -97.0, "reinforce": -110.0,
             "ovis-S0.2": -96.0, "ovis-S0.5": -94.0}[estimator]
     return base + (3.0 if warmup else 0.0) + 0.1 * iw + step / 100 + seed / 10
 
 
-SBN_RUNS = [("vimco-arithmetic", 0), ("ovis-gamma1", 0), ("ovis-gamma1", 500), ("tvo-part2-config1", 0)]
+SBN_RUNS = [("vimco-arithmetic", 0), ("ovis-gamma1", 0), ("ovis-gamma1", 500), ("tvo-part2-config1", 0),
+            ("reinforce", 0)]
 
 
 def _sbn_experiment(root: Path) -> Path:
@@ -39,6 +40,17 @@ def _sbn_experiment(root: Path) -> Path:
                     rows.append({"step": step, "split": "train", "loss/L_k": value - 1, "grads/snr": 1.0 + iw})
                 write_run(exp, f"{estimator}-w{warmup}-K{iw}-s{seed}", config, rows)
     return exp
+
+
+def test_bound_selections():
+    from ovis.reporting.presets import iw_bound_runs, iwr_bound_runs
+
+    config = lambda e, **kw: {"estimator": e, "warmup": 0, "alpha": 0.0, **kw}  # noqa: E731
+    assert iw_bound_runs("", config("pathwise-iwae")) and iw_bound_runs("", config("ovis-S10-exclusive"))
+    assert not iw_bound_runs("", config("ovis-gamma1", alpha=0.7))
+    assert not iw_bound_runs("", config("tvo-part5-config2")) and not iw_bound_runs("", config("wake-wake"))
+    assert iwr_bound_runs("", config("ovis-gamma1", alpha=0.7)) and iwr_bound_runs("", config("ovis-gamma1", warmup=10))
+    assert not iwr_bound_runs("", config("ovis-gamma1")) and not iwr_bound_runs("", config("pathwise-iwae", alpha=0.7))
 
 
 def _table(result):
