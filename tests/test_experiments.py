@@ -11,20 +11,53 @@ from ovis.training.arguments import build_parser
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "ovis" / "experiments").glob("*.json"))
 
 
+def _study_parser():
+    import argparse
+
+    from ovis.analysis.asymptotic_cli import add_arguments
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser
+
+
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_sweep_jobs_are_valid_run_commands(path):
+    """Every job parses with its script's flags; every run.py job's estimator can be built at its K
+    (e.g. ovis-S{y} leaves particles for the bound); --test_only_split only with IDX data sets."""
     spec = load_spec(str(path))
     jobs = expand_jobs(spec)
     assert jobs, f"{path.name} defines no job"
+    assert len({job.key for job in jobs}) == len(jobs), f"{path.name} repeats a job"
     parser = build_parser()
     for job in jobs:
+        if job.script == "asymptotic_variance.py":
+            assert not spec.pass_run_flags  # the study takes no --exp/--root/--id
+            args = _study_parser().parse_args(list(job.args))
+            for estimator in args.estimators.split(","):
+                parse_estimator_id(estimator)
+            continue
         assert job.script == "run.py"
         args = parser.parse_args(list(job.args))  # unknown flags or bad values exit with an error
-        parse_estimator_id(args.estimator)
+        Estimator, config = parse_estimator_id(args.estimator)
+        Estimator(mc=args.mc, iw=args.iw, **config)  # raises on a configuration impossible at this K
+        if args.test_only_split:
+            assert args.dataset in ("mnist", "fashion"), job.args
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_asymptotic_sweep_jobs_write_to_separate_folders(path):
+    spec = load_spec(str(path))
+    outs = [job.args[job.args.index("--out") + 1] for job in expand_jobs(spec) if job.script == "asymptotic_variance.py"]
+    assert len(set(outs)) == len(outs)
+
+
+PAPER_SWEEPS = ("asymptotic-variance", "gaussian-mixture-model", "sigmoid-belief-network", "gaussian-vae",
+                "budget-analysis", "budget-analysis-sbn")
 
 
 def test_the_sweeps_are_shipped():
-    assert {p.stem for p in EXPERIMENTS} >= {"mini", "gaussian-toy", "sigmoid-belief-network"}
+    names = {p.stem for p in EXPERIMENTS}
+    assert names >= {"mini", "gaussian-toy", *PAPER_SWEEPS, *(f"{n}-mini" for n in PAPER_SWEEPS)}
 
 
 def test_package_data_lists_the_sweeps_and_py_typed():

@@ -150,17 +150,22 @@ def register_files(dataset: str, folder: str, files: Sequence[DataFile]) -> None
     DATA_FILES[dataset] = (folder, tuple(files))
 
 
-def check_files(dataset: str, data_root: PathLike, download: bool = False) -> None:
+def check_files(dataset: str, data_root: PathLike, download: bool = False,
+                only: Optional[Sequence[str]] = None) -> None:
     """Check (or with ``download``, fetch) the files of ``dataset`` without loading them.
 
     Arguments:
         dataset: a data set name; one without registered files (embedded, toys) passes.
         data_root: the directory holding one folder per data set.
         download: fetch missing files first.
+        only: names of the registered files to check (default: all), e.g. the test file alone
+            for ``test_only_split``.
 
     Raises:
         MissingDataError: as :func:`locate`. CorruptDataError: a published checksum differs.
     """
     if dataset in DATA_FILES:
         folder, files = DATA_FILES[dataset]
+        if only is not None:
+            files = [f for f in files if f.name in only]
         locate(files, Path(data_root) / folder, dataset, download)

@@ -13,7 +13,7 @@ JSON only: it imports nothing heavy (the manager does not pay for torch).
 Example:
     >>> from ovis.experiments import find_sweep, list_sweeps
     >>> sorted(list_sweeps(local="no-such-folder"))[:2]
-    ['asymptotic-variance-mini', 'gaussian-mixture-model']
+    ['asymptotic-variance', 'asymptotic-variance-mini']
     >>> find_sweep("mini", local="no-such-folder").endswith("mini.json")
     True
     >>> find_sweep("no-such-sweep", local="no-such-folder") is None

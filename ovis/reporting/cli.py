@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--only_finished", action="store_true",
                        help="leave out runs whose status is 'running' (default: include them, with a note)")
     what = parser.add_argument_group("what to report")
+    what.add_argument("--figure", default=None, metavar="NAME",
+                      help="a figure of the OVIS paper, with its own runs, keys and metrics (ovis.reporting.presets): "
+                           "gmm, 3-left, 3-right, budget, asymptotic-variance; written to reports/EXP-NAME "
+                           "(--out) with figure.png; do not combine with --keys/--metrics/--pivot_metrics")
     what.add_argument("--keys", default="dataset,estimator,iw",
                       help="comma-separated config fields defining a curve; runs differing in other "
                            "fields (seeds) are averaged (default: dataset,estimator,iw)")
@@ -136,12 +140,44 @@ def main(args: argparse.Namespace) -> int:
     2: bad flags, or a metric or key of the flags that matches no run: nothing is written). The entry point :mod:`ovis.cli` calls for ``ovis report``."""
     _setup_logging(getattr(args, "quiet", False))
     log = logging.getLogger("ovis.reporting")
+    if getattr(args, "figure", None):
+        return _figure(args, log)
     try:
         cfg = config_from_args(args)
     except ValueError as e:
         log.error("%s", e)
         return 2
     result = make_report(cfg)
+    if result.invalid:
+        return 2
+    if not result.ok:
+        return 1
+    log.info("wrote %d file(s) to %s (see %s)", len(result.files), result.out, result.out / "summary.md")
+    return 0
+
+
+def _figure(args: argparse.Namespace, log: logging.Logger) -> int:
+    """``--figure NAME``: build a preset of :mod:`ovis.reporting.presets`; exit status as :func:`main`."""
+    from ..registry import RegistryError
+    from .presets import FIGURES, make_figure
+
+    if args.figure not in FIGURES:
+        try:
+            FIGURES.get(args.figure)
+        except RegistryError as e:
+            log.error("--figure: %s", e)
+        return 2
+    clash = [flag for flag, value, default in (("--metrics", args.metrics, ""), ("--pivot_metrics", args.pivot_metrics, ""),
+                                               ("--detailed_metrics", args.detailed_metrics, ""),
+                                               ("--keys", args.keys, "dataset,estimator,iw"))
+             if value != default]
+    if clash:
+        log.error("--figure %s chooses its own keys and metrics; drop %s (or drop --figure)", args.figure,
+                  ", ".join(clash))
+        return 2
+    exp_dir = Path(args.root) / args.exp if args.exp else Path(args.root)
+    out = Path(args.out) if args.out else Path("reports") / f"{exp_dir.name}-{args.figure}"
+    result = make_figure(args.figure, exp_dir, out, formats=_csv(args.formats) or ["png"], error=args.error)
     if result.invalid:
         return 2
     if not result.ok:

@@ -37,7 +37,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -74,6 +74,8 @@ class ReportConfig:
         ylims: metric (or pivot spec) -> ``(bottom, top)``.
         error: ``std`` or ``sem``.
         formats: figure file formats.
+        select: ``(run_id, config) -> bool``, a run filter beyond the patterns (the figure presets
+            of :mod:`~ovis.reporting.presets` use it, e.g. "warm-up steps > 0").
     """
 
     exp_dir: Path
@@ -89,6 +91,7 @@ class ReportConfig:
     ylims: Dict[str, YLim] = field(default_factory=dict)
     error: str = "std"
     formats: Sequence[str] = ("png", "pdf")
+    select: Optional[Callable[[str, Dict[str, Any]], bool]] = None
 
 
 @dataclass
@@ -161,7 +164,7 @@ def make_report(cfg: ReportConfig) -> ReportResult:
     notes = result.notes
     try:
         exp = read_experiment(exp_dir, include=cfg.include, exclude=cfg.exclude,
-                              only_finished=cfg.only_finished)
+                              only_finished=cfg.only_finished, select=cfg.select)
     except FileNotFoundError as e:
         _note(notes, f"{e}; nothing to report")
         return result
@@ -170,7 +173,7 @@ def make_report(cfg: ReportConfig) -> ReportResult:
     exp.notes = notes  # later notes (missing keys, metrics) land in the same list
     if exp.runs.empty:
         filters = " after --include/--exclude/--only_finished" if (
-            any(cfg.include) or cfg.exclude or cfg.only_finished) else ""
+            any(cfg.include) or cfg.exclude or cfg.only_finished or cfg.select) else ""
         _note(notes, f"no run selected in {str(exp_dir)!r}{filters}; nothing to report")
         return result
     result.invalid = _unmatched(exp, cfg)

@@ -28,7 +28,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -219,13 +219,16 @@ def match_filters(run_id: str, config: Dict[str, Any], include: Sequence[Sequenc
 
 
 def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
-                    exclude: Sequence[str] = (), only_finished: bool = False) -> Experiment:
+                    exclude: Sequence[str] = (), only_finished: bool = False,
+                    select: Optional[Callable[[str, Dict[str, Any]], bool]] = None) -> Experiment:
     """Read every run directory directly under ``path``.
 
     Arguments:
         path: the experiment directory (``<root>/<exp>``).
         include, exclude: run filters, see :func:`match_filters`.
         only_finished: skip runs whose status is ``running``.
+        select: ``(run_id, flattened config) -> bool``; a run for which it is False is left out
+            (as by the filters).
 
     Returns:
         an :class:`Experiment`; its DataFrames are empty when no run is kept.
@@ -251,7 +254,7 @@ def read_experiment(path: Path | str, *, include: Sequence[Sequence[str]] = (),
         except (ValueError, OSError) as e:
             _note(notes, f"run {run_id}: unreadable config.json ({e}); skipped")
             continue
-        if not match_filters(run_id, config, include, exclude):
+        if not match_filters(run_id, config, include, exclude) or (select is not None and not select(run_id, config)):
             filtered += 1
             continue
         status: Dict[str, Any] = {"status": "unknown", "message": "", "step": None}

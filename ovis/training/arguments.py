@@ -27,7 +27,7 @@ NON_IDENTITY_FLAGS = ("root", "data_root", "exp", "id", "silent", "workers", "de
                       "download")
 #: flags added after runs were first made, with the value that leaves a run's id as it was: at that value they
 #: are left out of the id, so existing run directories are still found (and resumed)
-LATER_FLAGS = {"eval_every": 0, "posterior": None}
+LATER_FLAGS = {"eval_every": 0, "posterior": None, "test_only_split": False}
 
 
 def _integer(text: str) -> int:
@@ -84,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="fetch missing data files (binmnist, mnist, fashion, omniglot) from their public source "
                         "into --data_root, checksums verified where published; OVIS_DATA_MIRROR=<url> "
                         "fetches <url>/<folder>/<file> instead")
+    g.add_argument("--test_only_split", action="store_true",
+                   help="mnist, fashion: build train/valid/test (80/10/10%%, shuffled with --data_seed) from the "
+                        "10,000 test images alone, for machines that hold only t10k-images-idx3-ubyte.gz (say so "
+                        "when reporting numbers)")
     g.add_argument("--data_seed", default=0, type=_integer,
                    help="seed of the data (splits, static binarization, toy ground truth); independent of "
                         "--seed so that runs of different seeds see the same data (default: %(default)s)")

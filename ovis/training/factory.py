@@ -30,7 +30,7 @@ from typing import Any, Dict, Mapping, Tuple
 from torch import nn
 from torch.utils.data import Dataset
 
-__all__ = ["resolve_names", "build_datasets", "build_model", "build_estimator", "model_hparams",
+__all__ = ["TEST_ONLY_SPLIT", "resolve_names", "build_datasets", "build_model", "build_estimator", "model_hparams",
            "DATASET_ALIASES", "MODEL_ALIASES"]
 
 DATASET_ALIASES = {"gmm": "gmm-toy"}
@@ -55,7 +55,16 @@ def resolve_names(config: Mapping[str, Any]) -> Tuple[str, str, Dict[str, Any]]:
     return dataset, model, dict(forced)
 
 
+#: data sets whose loader can split the test file alone (``--test_only_split``) -> the file it needs
+TEST_ONLY_SPLIT = {"mnist": ("t10k-images-idx3-ubyte.gz",), "fashion": ("t10k-images-idx3-ubyte.gz",)}
+
+
 def _dataset_options(config: Mapping[str, Any], dataset: str) -> Dict[str, Any]:
+    if config.get("test_only_split"):
+        if dataset not in TEST_ONLY_SPLIT:
+            raise ValueError(f"--test_only_split is invalid with --dataset {dataset!r}; expected one of "
+                             f"{sorted(TEST_ONLY_SPLIT)} (the data sets read from IDX files)")
+        return {"test_only_split": True}
     if dataset == "gmm-toy" and config.get("N") is not None:
         return {"C": config["N"]}
     if dataset == "gaussian-toy" and config.get("N") is not None:

@@ -118,7 +118,9 @@ def check_run(config: Dict[str, Any], check_data: bool = True, check_model: bool
 
         dataset, _, _ = factory.resolve_names(config)
         try:
-            check_files(dataset, config["data_root"], bool(config.get("download") if download is None else download))
+            only = factory.TEST_ONLY_SPLIT.get(dataset) if config.get("test_only_split") else None
+            check_files(dataset, config["data_root"], bool(config.get("download") if download is None else download),
+                        only=only)
         except (MissingDataError, CorruptDataError) as err:
             raise ConfigError(_one_line(err)) from None
     check_device(config.get("device", "auto"))

@@ -88,3 +88,31 @@ def test_a_registered_model_gets_the_flags_named_like_its_options(flagged):
 def test_an_unknown_model_lists_the_registered_ones():
     with pytest.raises(ValueError, match="unknown model 'vea'.*did you mean 'vae'.*valid models are"):
         model_hparams(config_from_args(parse_args(["--model", "vea"])))
+
+
+def test_test_only_split_builds_the_splits_from_the_test_file_and_preflight_checks_only_it(tmp_path):
+    from tests.datasets.formats import random_images, write_idx
+
+    from ovis.training.preflight import ConfigError, check_run
+
+    write_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte", random_images(30, 0), compress=False)
+    config = config_from_args(parse_args(["--dataset", "mnist", "--data_root", str(tmp_path), "--test_only_split"]))
+    check_run(config, check_model=False)  # the training file is not needed
+    train, valid, test = build_datasets(config)
+    assert (len(train), len(valid), len(test)) == (24, 3, 3)
+    without = config_from_args(parse_args(["--dataset", "mnist", "--data_root", str(tmp_path)]))
+    with pytest.raises(ConfigError, match="train-images-idx3-ubyte.gz"):
+        check_run(without, check_model=False)
+    digits = config_from_args(parse_args(["--dataset", "digits", "--test_only_split"]))
+    with pytest.raises(ValueError, match="--test_only_split is invalid with --dataset 'digits'"):
+        build_datasets(digits)
+
+
+def test_test_only_split_off_leaves_run_ids_as_they_were():
+    from ovis.training.arguments import run_id
+
+    config = config_from_args(parse_args(["--dataset", "digits"]))
+    old = {k: v for k, v in config.items() if k != "test_only_split"}
+    assert run_id(config) == run_id(old)
+    assert run_id(config_from_args(parse_args(["--dataset", "mnist", "--test_only_split"]))) != \
+        run_id(config_from_args(parse_args(["--dataset", "mnist"])))
