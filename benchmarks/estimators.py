@@ -51,7 +51,7 @@ import subprocess
 import sys
 import time
 from datetime import date
-from typing import Dict, List
+from typing import Callable, Dict, List, Tuple
 
 SCORE = ["reinforce", "reinforce-baseline", "vimco-arithmetic", "vimco-geometric", "ovis-gamma0", "ovis-gamma1",
          "ovis-gamma1-arithmetic", "ovis-S1-exclusive", "ovis-S10-exclusive", "wake-wake", "wake-sleep",
@@ -68,6 +68,22 @@ def rss_mb() -> float:
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def best_interleaved_medians(steps: List[Tuple[str, Callable[[], None]]], passes: int, reps: int) -> Dict[str, float]:
+    """Seconds per call of each named step: the steps run interleaved, ``reps`` times per pass; the
+    median of each pass, then the best (smallest) median over ``passes`` passes."""
+    medians: Dict[str, List[float]] = {name: [] for name, _ in steps}
+    for _ in range(passes):
+        times: Dict[str, List[float]] = {name: [] for name, _ in steps}
+        for _ in range(reps):
+            for name, fn in steps:
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+        for name, values in times.items():
+            medians[name].append(statistics.median(values))
+    return {name: min(values) for name, values in medians.items()}
 
 
 def child(args: argparse.Namespace) -> Dict:
@@ -129,22 +145,13 @@ def child(args: argparse.Namespace) -> Dict:
     steps = [("ref", reference_step), ("est", estimator_step)]
     if own_net is not None:
         steps.append(("ref+net", reference_with_net_step))
-    medians: Dict[str, List[float]] = {name: [] for name, _ in steps}
-    for _ in range(args.passes):
-        t: Dict[str, List[float]] = {name: [] for name, _ in steps}
-        for _ in range(args.reps):
-            for name, fn in steps:
-                t0 = time.perf_counter()
-                fn()
-                t[name].append(time.perf_counter() - t0)
-        for name in t:
-            medians[name].append(statistics.median(t[name]))
-    step, ref = min(medians["est"]), min(medians["ref"])
+    best = best_interleaved_medians(steps, args.passes, args.reps)
+    step, ref = best["est"], best["ref"]
     result = {"mem": mem, "step": step, "ref": ref, "n": n_particles}
     if own_net is not None:
         # the estimator trains a network of its own: it is part of the model being trained, as
         # wake-sleep's sleep pass is part of its update, so the reference evaluates it too
-        result["model_only"], ref = ref, min(medians["ref+net"])
+        result["model_only"], ref = ref, best["ref+net"]
         result["ref"] = ref
     result["overhead"] = step / ref
     return result
@@ -198,17 +205,8 @@ def ovis_mc_child(args: argparse.Namespace) -> Dict:
     estimator_step()
     mem = peak_mb() - base
     reference_step()
-    medians: Dict[str, List[float]] = {"ref": [], "est": []}
-    for _ in range(args.passes):
-        t: Dict[str, List[float]] = {"ref": [], "est": []}
-        for _ in range(args.reps):
-            for name, fn in (("ref", reference_step), ("est", estimator_step)):
-                t0 = time.perf_counter()
-                fn()
-                t[name].append(time.perf_counter() - t0)
-        for name in t:
-            medians[name].append(statistics.median(t[name]))
-    step, ref = min(medians["est"]), min(medians["ref"])
+    best = best_interleaved_medians([("ref", reference_step), ("est", estimator_step)], args.passes, args.reps)
+    step, ref = best["est"], best["ref"]
     return {"step": step, "ref": ref, "ratio": step / ref, "path": path, "mem": mem, "n": K + S}
 
 
