@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .aggregate import AGGREGATIONS, ERRORS, PivotSpec, parse_metric, parse_pivot
-from .make import ReportConfig, make_report
+from .make import ReportConfig, ReportResult, make_report
 
 __all__ = ["add_arguments", "main", "run", "config_from_args", "parse_ylims"]
 
@@ -147,7 +147,11 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         log.error("%s", e)
         return 2
-    result = make_report(cfg)
+    return _exit_status(make_report(cfg), log)
+
+
+def _exit_status(result: ReportResult, log: logging.Logger) -> int:
+    """0 when the report (or figure) was written, 1 when it failed, 2 for invalid flags."""
     if result.invalid:
         return 2
     if not result.ok:
@@ -161,11 +165,10 @@ def _figure(args: argparse.Namespace, log: logging.Logger) -> int:
     from ..registry import RegistryError
     from .presets import FIGURES, make_figure
 
-    if args.figure not in FIGURES:
-        try:
-            FIGURES.get(args.figure)
-        except RegistryError as e:
-            log.error("--figure: %s", e)
+    try:
+        FIGURES.get(args.figure)
+    except RegistryError as e:
+        log.error("--figure: %s", e)
         return 2
     clash = [flag for flag, value, default in (("--metrics", args.metrics, ""), ("--pivot_metrics", args.pivot_metrics, ""),
                                                ("--detailed_metrics", args.detailed_metrics, ""),
@@ -177,13 +180,8 @@ def _figure(args: argparse.Namespace, log: logging.Logger) -> int:
         return 2
     exp_dir = Path(args.root) / args.exp if args.exp else Path(args.root)
     out = Path(args.out) if args.out else Path("reports") / f"{exp_dir.name}-{args.figure}"
-    result = make_figure(args.figure, exp_dir, out, formats=_csv(args.formats) or ["png"], error=args.error)
-    if result.invalid:
-        return 2
-    if not result.ok:
-        return 1
-    log.info("wrote %d file(s) to %s (see %s)", len(result.files), result.out, result.out / "summary.md")
-    return 0
+    return _exit_status(make_figure(args.figure, exp_dir, out, formats=_csv(args.formats) or ["png"], error=args.error),
+                        log)
 
 
 run = main
