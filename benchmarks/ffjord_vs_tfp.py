@@ -3,8 +3,10 @@
 Both sides run the tutorial's set-up (TFP's ``examples/jupyter_notebooks/FFJORD_Demo.ipynb``): 4 stacked
 FFJORD transforms; state derivative an MLP of 3 linear layers (hidden 8, tanh); base N(0, 0.8^2 I);
 Dormand-Prince with atol 1e-5 (TFP's default rtol 1e-3 on both sides); exact trace; batches of 256 from
-the same moons points (scikit-learn, noise 0.06, 8192 by default), reshuffled every epoch; Adam 1e-2;
-the same number of epochs; one thread; held-out mean NLL (exact trace) on the same 2048 points.
+the same moons points (scikit-learn, noise 0.06, 8192 by default), reshuffled every epoch by one numpy
+permutation that both sides share (the same batches in the same order); Adam 1e-2; the same number of
+epochs; one thread; held-out mean NLL (exact trace) on the same 2048 points, at the end and, with
+``--eval_every N``, after every N-th epoch (not counted in the seconds per epoch).
 
 The TFP side is the tutorial's code path: its ``MLP_ODE`` (input ``[broadcast_to(t, z.shape), z]``,
 Sonnet's ``Linear`` initialisation: truncated normal with standard deviation ``1/sqrt(fan_in)``, zero
@@ -22,6 +24,7 @@ TFP runs in its own virtual environment (``--tfp_python``, default ``/work/venv-
 ``$OVIS_TFP_PYTHON``); without it the comparison is skipped (exit code 0).
 
     python benchmarks/ffjord_vs_tfp.py --epochs 3 --seeds 0,1,2 --json /tmp/ffjord_vs_tfp.json
+    python benchmarks/ffjord_vs_tfp.py --epochs 20 --eval_every 5 --seeds 0,1,2 --json /tmp/ffjord_vs_tfp_20.json
 """
 from __future__ import annotations
 
@@ -41,6 +44,22 @@ def data(seed: int, n_train: int):
     train = make_moons(n_samples=n_train, noise=0.06, random_state=seed)[0].astype("float32")
     test = make_moons(n_samples=N_TEST, noise=0.06, random_state=10_000 + seed)[0].astype("float32")
     return train, test
+
+
+def batch_order(seed: int, n_train: int, epochs: int):
+    """The training rows in the order both sides take them: one numpy permutation per epoch.
+
+    Both sides get the same batches (``order[e][i * BATCH:(i + 1) * BATCH]`` is step ``i`` of epoch ``e``),
+    so with the same initial weights they differ only in the ODE solver and the gradient computation.
+    """
+    import numpy as np
+    rng = np.random.default_rng(54_321 + seed)
+    return [rng.permutation(n_train) for _ in range(epochs)]
+
+
+def eval_epochs(epochs: int, every: int) -> list:
+    """The epochs (1-based) after which the held-out NLL is measured: every ``every``-th and the last."""
+    return sorted({e for e in range(every, epochs + 1, every)} | {epochs}) if every > 0 else [epochs]
 
 
 def tutorial_weights(seed: int, transforms: int = 4, hidden: int = 8, layers: int = 3, d: int = 2):
@@ -99,7 +118,8 @@ def _progress(side: str, step: int, seconds: float) -> None:
     print(f"[{side}] step {step} {seconds:.3f}s load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
 
 
-def run_ovis(epochs: int, seed: int, n_train: int) -> dict:
+def run_ovis(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
+    import numpy as np
     import torch
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
     from ffjord_moons import make_flow
@@ -108,26 +128,30 @@ def run_ovis(epochs: int, seed: int, n_train: int) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     train, test = (torch.as_tensor(a) for a in data(seed, n_train))
+    ordered = train[torch.as_tensor(np.concatenate(batch_order(seed, n_train, epochs)))]
     flow = make_flow(exact=True)
     load_tutorial_weights(flow, tutorial_weights(seed))
-    steps, last = [], [time.perf_counter()]
+    per_epoch, at = math.ceil(n_train / BATCH), eval_epochs(epochs, eval_every)
+    steps, curve, last = [], [], [time.perf_counter()]
 
     def tick(step: int, loss: float) -> None:
         now = time.perf_counter()
         steps.append(now - last[0])
-        last[0] = now
         _progress("ovis", step, steps[-1])
+        if step % per_epoch == 0 and step // per_epoch in at:
+            start = time.perf_counter()
+            curve.append((step // per_epoch, mean_nll(flow, test), time.perf_counter() - start))
+            now = time.perf_counter()
+        last[0] = now
 
-    history = fit_density(flow, train, epochs=epochs, batch_size=BATCH, lr=1e-2, seed=seed, callback=tick)
-    flow.eval()
-    start = time.perf_counter()
-    nll = mean_nll(flow, test)
-    return {"side": "ovis", "test_nll": nll, "epoch_seconds": history["epoch_seconds"], "step_seconds": steps,
-            "eval_seconds": time.perf_counter() - start, "losses": history["loss"],
+    history = fit_density(flow, ordered, epochs=1, batch_size=BATCH, lr=1e-2, shuffle=False, callback=tick)
+    epoch_seconds = [sum(steps[e * per_epoch:(e + 1) * per_epoch]) for e in range(epochs)]
+    return {"side": "ovis", "test_nll": curve[-1][1], "curve": curve, "epoch_seconds": epoch_seconds,
+            "step_seconds": steps, "eval_seconds": curve[-1][2], "losses": history["loss"],
             "versions": {"torch": torch.__version__, "zuko": __import__("zuko").__version__}}
 
 
-def run_tfp(epochs: int, seed: int, n_train: int) -> dict:
+def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
     import numpy as np
     import tensorflow as tf
     import tensorflow_probability as tfp
@@ -183,22 +207,26 @@ def run_tfp(epochs: int, seed: int, n_train: int) -> dict:
             v.assign_sub(scale * m / (tf.sqrt(s) + eps * tf.sqrt(1.0 - b2 ** count)))
         return loss
 
-    dataset = tf.data.Dataset.from_tensor_slices(train).cache().shuffle(len(train), seed=seed).batch(BATCH)
-    epoch_seconds, steps, losses = [], [], []
-    for _ in range(epochs):
-        start = last = time.perf_counter()
-        for x in dataset:
-            losses.append(float(train_step(x)))
-            now = time.perf_counter()
-            steps.append(now - last)
-            last = now
-            _progress("tfp", len(steps), steps[-1])
-        epoch_seconds.append(time.perf_counter() - start)
     log_prob = tf.function(model.log_prob)
-    start = time.perf_counter()
-    nll = -float(np.mean(np.concatenate([log_prob(test[i:i + 1024]).numpy() for i in range(0, N_TEST, 1024)])))
-    return {"side": "tfp", "test_nll": nll, "epoch_seconds": epoch_seconds, "step_seconds": steps,
-            "eval_seconds": time.perf_counter() - start, "losses": losses,
+
+    def held_out_nll() -> float:
+        return -float(np.mean(np.concatenate([log_prob(test[i:i + 1024]).numpy() for i in range(0, N_TEST, 1024)])))
+
+    at = eval_epochs(epochs, eval_every)
+    epoch_seconds, steps, losses, curve = [], [], [], []
+    for epoch, order in enumerate(batch_order(seed, n_train, epochs), 1):
+        for i in range(0, n_train, BATCH):
+            last = time.perf_counter()
+            losses.append(float(train_step(tf.constant(train[order[i:i + BATCH]]))))
+            steps.append(time.perf_counter() - last)
+            _progress("tfp", len(steps), steps[-1])
+        epoch_seconds.append(sum(steps[-math.ceil(n_train / BATCH):]))
+        if epoch in at:
+            start = time.perf_counter()
+            curve.append((epoch, held_out_nll(), time.perf_counter() - start))
+    nll = curve[-1][1]
+    return {"side": "tfp", "test_nll": nll, "curve": curve, "epoch_seconds": epoch_seconds, "step_seconds": steps,
+            "eval_seconds": curve[-1][2], "losses": losses,
             "weights": [[[w.numpy().tolist() for w in m.w], [b.numpy().tolist() for b in m.b]] for m in mlps],
             "versions": {"tensorflow": tf.__version__, "tensorflow_probability": tfp.__version__}}
 
@@ -226,12 +254,14 @@ def main() -> int:
     parser.add_argument("--train_size", type=int, default=N_TRAIN, help="training points (default: the tutorial's 8192)")
     parser.add_argument("--tfp_python", default=os.environ.get("OVIS_TFP_PYTHON", "/work/venv-tfp/bin/python"))
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed to each side's process")
+    parser.add_argument("--eval_every", type=int, default=0,
+                        help="also measure the held-out NLL every this many epochs (default 0: only at the end)")
     parser.add_argument("--json", default=None, help="write every run's result to this file")
     parser.add_argument("--side", choices=("ovis", "tfp"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.side:
-        result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, seeds[0], args.train_size)
+        result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, seeds[0], args.train_size, args.eval_every)
         print("RESULT " + json.dumps(result))
         return 0
     check = [args.tfp_python, "-c", "import tensorflow_probability, tensorflow, sklearn"]
@@ -246,7 +276,8 @@ def main() -> int:
         for side, python in (order if i % 2 == 0 else order[::-1]):
             load = os.getloadavg()[0]
             out = subprocess.run([python, os.path.abspath(__file__), "--side", side, "--epochs", str(args.epochs),
-                                  "--seeds", str(seed), "--train_size", str(args.train_size)],
+                                  "--seeds", str(seed), "--train_size", str(args.train_size),
+                                  "--eval_every", str(args.eval_every)],
                                  stdout=subprocess.PIPE, text=True, check=True, timeout=args.timeout)
             line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
             result = json.loads(line[len("RESULT "):])
@@ -271,6 +302,15 @@ def main() -> int:
     diff = [o["test_nll"] - t["test_nll"] for o, t in zip(by["ovis"], by["tfp"])]
     print(f"| ovis - TFP (NLL), TFP / ovis (s/epoch) | {sum(diff) / len(diff):+.4f} | "
           f"{', '.join(f'{d:+.4f}' for d in diff)} | {sec['tfp'] / sec['ovis']:.2f}x |")
+    if len(by["ovis"][0]["curve"]) > 1:
+        epochs_at = [e for e, _, _ in by["ovis"][0]["curve"]]
+        print("\n| held-out NLL after epoch | " + " | ".join(str(e) for e in epochs_at) + " |")
+        print("|---|" + "---|" * len(epochs_at))
+        for o, t in zip(by["ovis"], by["tfp"]):
+            for r, name in ((o, "ovis"), (t, "TFP")):
+                print(f"| {name}, seed {r['seed']} | " + " | ".join(f"{v:.4f}" for _, v, _ in r["curve"]) + " |")
+            print(f"| ovis - TFP, seed {o['seed']} | "
+                  + " | ".join(f"{a - b:+.4f}" for (_, a, _), (_, b, _) in zip(o["curve"], t["curve"])) + " |")
     return 0
 
 

@@ -30,7 +30,8 @@ def mean_nll(model: nn.Module, data: Tensor, batch_size: int = 4096) -> float:
 
 def fit_density(model: nn.Module, data: Tensor, epochs: int = 1, batch_size: int = 256, lr: float = 1e-2,
                 seed: int = 0, max_steps: Optional[int] = None,
-                callback: Optional[Callable[[int, float], None]] = None) -> Dict[str, List[float]]:
+                callback: Optional[Callable[[int, float], None]] = None,
+                shuffle: bool = True) -> Dict[str, List[float]]:
     """Minimise ``-mean log p(x)`` over shuffled mini-batches of ``data`` with Adam.
 
     Arguments:
@@ -42,6 +43,8 @@ def fit_density(model: nn.Module, data: Tensor, epochs: int = 1, batch_size: int
         seed: seed of the shuffling.
         max_steps: stop after this many steps (for quick runs).
         callback: called as ``callback(step, loss)`` after each step.
+        shuffle: reshuffle ``data`` every epoch (seeded by ``seed``); ``False`` takes the batches in the
+            order of ``data``, e.g. to feed two implementations the same batches.
 
     Returns:
         ``{'loss': [per step], 'epoch_seconds': [per completed epoch]}``.
@@ -56,7 +59,8 @@ def fit_density(model: nn.Module, data: Tensor, epochs: int = 1, batch_size: int
     model.train()
     for _ in range(epochs):
         start = time.perf_counter()
-        for idx in torch.randperm(data.shape[0], generator=g).split(batch_size):
+        order = torch.randperm(data.shape[0], generator=g) if shuffle else torch.arange(data.shape[0])
+        for idx in order.split(batch_size):
             loss = -model().log_prob(data[idx]).mean()
             optimizer.zero_grad()
             loss.backward()

@@ -41,3 +41,40 @@ def test_max_steps_and_bad_arguments():
     assert len(fit_density(model, torch.randn(100, 1), epochs=5, batch_size=10, max_steps=7)["loss"]) == 7
     with pytest.raises(ValueError, match="lr > 0"):
         fit_density(model, torch.randn(10, 1), lr=0.0)
+
+
+class Recorder(nn.Module):
+    """A one-parameter Gaussian that records the batches ``fit_density`` evaluates."""
+
+    def __init__(self):
+        super().__init__()
+        self.loc, self.seen = nn.Parameter(torch.zeros(1)), []
+
+    def forward(self):
+        model = self
+
+        class Dist:
+            def log_prob(self, x):
+                model.seen.append(x.clone())
+                return Normal(model.loc, 1.0).log_prob(x).sum(-1)
+
+        return Dist()
+
+
+def test_without_shuffle_the_batches_follow_the_order_of_the_data():
+    data = torch.arange(25.0)[:, None]
+    model = Recorder()
+    fit_density(model, data, epochs=2, batch_size=10, shuffle=False)
+    expected = [data[0:10], data[10:20], data[20:25]] * 2
+    assert len(model.seen) == len(expected)
+    for seen, batch in zip(model.seen, expected):
+        torch.testing.assert_close(seen, batch)
+
+
+def test_with_shuffle_every_epoch_is_a_new_permutation_of_the_data():
+    data = torch.arange(25.0)[:, None]
+    model = Recorder()
+    fit_density(model, data, epochs=2, batch_size=10, seed=3)
+    first, second = torch.cat(model.seen[:3]), torch.cat(model.seen[3:])
+    assert sorted(first.flatten().tolist()) == sorted(second.flatten().tolist()) == data.flatten().tolist()
+    assert not torch.equal(first, second) and not torch.equal(first, data)
