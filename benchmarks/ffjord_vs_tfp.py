@@ -247,6 +247,36 @@ def _mean_sd(values):
     return m, sd
 
 
+def summarize(runs: list, epochs: int, train_size: int) -> None:
+    """Print the tables of the runs (both sides of every seed): final NLL, seconds per epoch, NLL curve."""
+    by = {s: sorted((r for r in runs if r["side"] == s), key=lambda r: r["seed"]) for s in ("ovis", "tfp")}
+    nll = {s: _mean_sd([r["test_nll"] for r in by[s]]) for s in by}
+    sec = {s: _median([_epoch_seconds(r) for r in by[s]]) for s in by}
+    batches = math.ceil(train_size / BATCH)
+    seeds = sorted({r["seed"] for r in runs})
+    print(f"\nepochs {epochs} of {batches} batches of {BATCH}, seeds {seeds}, {by['tfp'][0]['versions']}, "
+          f"{by['ovis'][0]['versions']}")
+    print("| | held-out mean NLL (mean ± sd over seeds) | per seed | s/epoch (median) |")
+    print("|---|---|---|---|")
+    for s, name in (("ovis", "ovis (zuko)"), ("tfp", "TFP")):
+        per = ", ".join(f"{r['test_nll']:.4f}" for r in by[s])
+        print(f"| {name} | {nll[s][0]:.4f} ± {nll[s][1]:.4f} | {per} | {sec[s]:.2f} |")
+    diff = [o["test_nll"] - t["test_nll"] for o, t in zip(by["ovis"], by["tfp"])]
+    print(f"| ovis - TFP (NLL), TFP / ovis (s/epoch) | {sum(diff) / len(diff):+.4f} | "
+          f"{', '.join(f'{d:+.4f}' for d in diff)} | {sec['tfp'] / sec['ovis']:.2f}x |")
+    if len(by["ovis"][0]["curve"]) > 1:
+        epochs_at = [e for e, _, _ in by["ovis"][0]["curve"]]
+        print("\n| held-out NLL after epoch | " + " | ".join(str(e) for e in epochs_at) + " |")
+        print("|---|" + "---|" * len(epochs_at))
+        for o, t in zip(by["ovis"], by["tfp"]):
+            for r, name in ((o, "ovis"), (t, "TFP")):
+                print(f"| {name}, seed {r['seed']} | " + " | ".join(f"{v:.4f}" for _, v, _ in r["curve"]) + " |")
+            print(f"| ovis - TFP, seed {o['seed']} | "
+                  + " | ".join(f"{a - b:+.4f}" for (_, a, _), (_, b, _) in zip(o["curve"], t["curve"])) + " |")
+        gaps = [[a - b for (_, a, _), (_, b, _) in zip(o["curve"], t["curve"])] for o, t in zip(by["ovis"], by["tfp"])]
+        print("| ovis - TFP, mean over seeds | " + " | ".join(f"{sum(g) / len(g):+.4f}" for g in zip(*gaps)) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
@@ -257,9 +287,17 @@ def main() -> int:
     parser.add_argument("--eval_every", type=int, default=0,
                         help="also measure the held-out NLL every this many epochs (default 0: only at the end)")
     parser.add_argument("--json", default=None, help="write every run's result to this file")
+    parser.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
+                        help="print the tables of runs saved with --json (e.g. one file per seed) and exit")
     parser.add_argument("--side", choices=("ovis", "tfp"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.summarize:
+        saved = [json.load(open(path)) for path in args.summarize]
+        if len({(d["epochs"], d["train_size"]) for d in saved}) != 1:
+            parser.error("--summarize: the files were run with different --epochs or --train_size")
+        summarize([r for d in saved for r in d["runs"]], saved[0]["epochs"], saved[0]["train_size"])
+        return 0
     if args.side:
         result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, seeds[0], args.train_size, args.eval_every)
         print("RESULT " + json.dumps(result))
@@ -288,29 +326,7 @@ def main() -> int:
             if args.json:
                 with open(args.json, "w") as f:
                     json.dump({"epochs": args.epochs, "train_size": args.train_size, "runs": runs}, f, indent=1)
-    by = {s: [r for r in runs if r["side"] == s] for s in ("ovis", "tfp")}
-    nll = {s: _mean_sd([r["test_nll"] for r in by[s]]) for s in by}
-    sec = {s: _median([_epoch_seconds(r) for r in by[s]]) for s in by}
-    batches = math.ceil(args.train_size / BATCH)
-    print(f"\nepochs {args.epochs} of {batches} batches of {BATCH}, seeds {seeds}, {by['tfp'][0]['versions']}, "
-          f"{by['ovis'][0]['versions']}")
-    print("| | held-out mean NLL (mean ± sd over seeds) | per seed | s/epoch (median) |")
-    print("|---|---|---|---|")
-    for s, name in (("ovis", "ovis (zuko)"), ("tfp", "TFP")):
-        per = ", ".join(f"{r['test_nll']:.4f}" for r in by[s])
-        print(f"| {name} | {nll[s][0]:.4f} ± {nll[s][1]:.4f} | {per} | {sec[s]:.2f} |")
-    diff = [o["test_nll"] - t["test_nll"] for o, t in zip(by["ovis"], by["tfp"])]
-    print(f"| ovis - TFP (NLL), TFP / ovis (s/epoch) | {sum(diff) / len(diff):+.4f} | "
-          f"{', '.join(f'{d:+.4f}' for d in diff)} | {sec['tfp'] / sec['ovis']:.2f}x |")
-    if len(by["ovis"][0]["curve"]) > 1:
-        epochs_at = [e for e, _, _ in by["ovis"][0]["curve"]]
-        print("\n| held-out NLL after epoch | " + " | ".join(str(e) for e in epochs_at) + " |")
-        print("|---|" + "---|" * len(epochs_at))
-        for o, t in zip(by["ovis"], by["tfp"]):
-            for r, name in ((o, "ovis"), (t, "TFP")):
-                print(f"| {name}, seed {r['seed']} | " + " | ".join(f"{v:.4f}" for _, v, _ in r["curve"]) + " |")
-            print(f"| ovis - TFP, seed {o['seed']} | "
-                  + " | ".join(f"{a - b:+.4f}" for (_, a, _), (_, b, _) in zip(o["curve"], t["curve"])) + " |")
+    summarize(runs, args.epochs, args.train_size)
     return 0
 
 
