@@ -77,6 +77,35 @@ def test_tfp_benchmark_maps_the_tutorial_weights_exactly():
             np.testing.assert_allclose(ours, -f_tfp(ws, bs, 1.0 - s, z), atol=1e-5)
 
 
+def test_tfp_benchmark_feeds_both_sides_the_same_batches_and_records_a_curve(capsys):
+    """One shared permutation per epoch; the ovis side trains on exactly those batches and reports a curve."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(EXAMPLES))
+    bench = _load_path(EXAMPLES.parent / "benchmarks" / "ffjord_vs_tfp.py")
+    orders = bench.batch_order(1, 512, 3)
+    assert len(orders) == 3 and all(sorted(o.tolist()) == list(range(512)) for o in orders)
+    assert not np.array_equal(orders[0], orders[1])
+    np.testing.assert_array_equal(np.concatenate(orders), np.concatenate(bench.batch_order(1, 512, 3)))
+    assert bench.eval_epochs(20, 5) == [5, 10, 15, 20] and bench.eval_epochs(7, 3) == [3, 6, 7]
+    assert bench.eval_epochs(4, 0) == [4]
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        result = bench.run_ovis(2, 1, 512, eval_every=1)
+    finally:
+        torch.set_num_threads(threads)  # run_ovis pins one thread, as the benchmark's processes do
+    assert [e for e, _, _ in result["curve"]] == [1, 2] and result["test_nll"] == result["curve"][-1][1]
+    assert len(result["losses"]) == len(result["step_seconds"]) == 4 and len(result["epoch_seconds"]) == 2
+    assert np.isfinite(result["test_nll"])
+    tfp_like = dict(result, side="tfp", seed=1, versions={"tensorflow": "-"})
+    bench.summarize([dict(result, seed=1), tfp_like], 2, 512)
+    table = capsys.readouterr().out
+    assert "| ovis - TFP (NLL), TFP / ovis (s/epoch) | +0.0000 |" in table and "mean over seeds | +0.0000" in table
+
+
 def _load_path(path):
     spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
