@@ -16,5 +16,6 @@ def test_api_reference_builds_without_warnings(tmp_path):
                          cwd=str(ROOT), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     page = (tmp_path / "html" / "index.html").read_text(encoding="utf-8")
-    for name in ("parse_estimator_id", "TemplateModel", "get_gradients_statistics", "check_run"):
+    for name in ("parse_estimator_id", "TemplateModel", "get_gradients_statistics", "check_run", "FFJORDTransform",
+                 "ScaleMatvecTriL", "fit_density", "GMMVI", "make_figure"):
         assert name in page

@@ -6,17 +6,17 @@ alias (``"M"``), so a configuration may name it either way. Its keyword
 arguments are its configuration (the framework's ``*_config`` dict), so an
 unknown or misspelt key is an error that lists the valid ones.
 
-=============================  ==========================  =======================================
-registry (config key prefix)   letters                     types
-=============================  ==========================  =======================================
-``ng_estimator``               S, Z                        Stein, MORE
-``num_component_adapter``      A, E                        adaptive, fixed
-``sample_selector``            M, P                        component-based, mixture-based
-``ng_based_updater``           I, Y, T                     direct, iBLR, trust-region
-``component_stepsize_adapter`` F, D, R                     fixed, decaying, improvement-based
-``weight_updater``             U, O                        direct, trust-region
-``weight_stepsize_adapter``    X, G, N                     fixed, decaying, improvement-based
-=============================  ==========================  =======================================
+===============================  ==========================  =======================================
+registry (config key prefix)     letters                     types
+===============================  ==========================  =======================================
+``ng_estimator``                 S, Z                        Stein, MORE
+``num_component_adapter``        A, E                        adaptive, fixed
+``sample_selector``              M, P                        component-based, mixture-based
+``ng_based_updater``             I, Y, T                     direct, iBLR, trust-region
+``component_stepsize_adapter``   F, D, R                     fixed, decaying, improvement-based
+``weight_updater``               U, O                        direct, trust-region
+``weight_stepsize_adapter``      X, G, N                     fixed, decaying, improvement-based
+===============================  ==========================  =======================================
 """
 from __future__ import annotations
 

@@ -6,20 +6,20 @@ Lievin et al. (2020), writes the usual report (:func:`~ovis.reporting.make.make_
 figure itself: the main metric against training steps with one panel per K and one line per
 estimator (mean over seeds, band: std or sem).
 
-=====================  ==============================================================  =====================
-name                   runs and what is drawn                                          sweep
-=====================  ==============================================================  =====================
-``gmm``                every run; ``test:gmm/posterior_mse`` and ``prior_mse``         gaussian-mixture-model
-``3-left``             VIMCO and OVIS on the IW bound (no warm-up, alpha = 0), and      sigmoid-belief-network,
-                       IWAE/STL/DReG if present; ``test:loss/L_k``                      gaussian-vae
-``3-right``            TVO, and OVIS on a Renyi bound (``--warmup`` > 0 or              sigmoid-belief-network,
-                       ``--alpha`` > 0); ``test:loss/L_k``                              gaussian-vae
-``budget``             every run; ``test:loss/L_k`` against K per split of the          budget-analysis,
-                       particles (``ovis-S{y}``: a fraction y for the control variate)  budget-analysis-sbn
-``asymptotic-variance``  the ``points.jsonl`` files of ``asymptotic_variance.py`` under  asymptotic-variance
-                       the experiment folder: SNR, variance, DSNR against K (log-log),
-                       slopes with standard errors, per seed and pooled
-=====================  ==============================================================  =====================
+=======================  ===============================================================  =======================
+name                     runs and what is drawn                                           sweep
+=======================  ===============================================================  =======================
+``gmm``                  every run; ``test:gmm/posterior_mse`` and ``prior_mse``          gaussian-mixture-model
+``3-left``               VIMCO and OVIS on the IW bound (no warm-up, alpha = 0), and      sigmoid-belief-network,
+                         IWAE/STL/DReG if present; ``test:loss/L_k``                      gaussian-vae
+``3-right``              TVO, and OVIS on a Renyi bound (``--warmup`` > 0 or              sigmoid-belief-network,
+                         ``--alpha`` > 0); ``test:loss/L_k``                              gaussian-vae
+``budget``               every run; ``test:loss/L_k`` against K per split of the          budget-analysis,
+                         particles (``ovis-S{y}``: a fraction y for the control variate)  budget-analysis-sbn
+``asymptotic-variance``  the ``points.jsonl`` files of ``asymptotic_variance.py`` under   asymptotic-variance
+                         the experiment folder: SNR, variance, DSNR against K (log-log),
+                         slopes with standard errors, per seed and pooled
+=======================  ===============================================================  =======================
 
 Presets live in the registry :data:`FIGURES`; :func:`make_figure` builds one by name.
 
