@@ -35,6 +35,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Optional
 
 N_TRAIN, N_TEST, BATCH = 8192, 2048, 256
 
@@ -118,7 +119,10 @@ def _progress(side: str, step: int, seconds: float) -> None:
     print(f"[{side}] step {step} {seconds:.3f}s load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
 
 
-def run_ovis(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
+def run_ovis(epochs: int, seed: int, n_train: int, eval_every: int = 0, weights: Optional[list] = None,
+             max_steps: Optional[int] = None, lr: float = 1e-2) -> dict:
+    """Train the ovis side (see the module docstring); ``weights`` (default: the tutorial's draws for
+    ``seed``), ``max_steps`` (stop early, no evaluation) and ``lr`` serve the timing mode."""
     import numpy as np
     import torch
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
@@ -130,7 +134,7 @@ def run_ovis(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
     train, test = (torch.as_tensor(a) for a in data(seed, n_train))
     ordered = train[torch.as_tensor(np.concatenate(batch_order(seed, n_train, epochs)))]
     flow = make_flow(exact=True)
-    load_tutorial_weights(flow, tutorial_weights(seed))
+    load_tutorial_weights(flow, tutorial_weights(seed) if weights is None else weights)
     per_epoch, at = math.ceil(n_train / BATCH), eval_epochs(epochs, eval_every)
     steps, curve, last = [], [], [time.perf_counter()]
 
@@ -144,14 +148,19 @@ def run_ovis(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
             now = time.perf_counter()
         last[0] = now
 
-    history = fit_density(flow, ordered, epochs=1, batch_size=BATCH, lr=1e-2, shuffle=False, callback=tick)
-    epoch_seconds = [sum(steps[e * per_epoch:(e + 1) * per_epoch]) for e in range(epochs)]
-    return {"side": "ovis", "test_nll": curve[-1][1], "curve": curve, "epoch_seconds": epoch_seconds,
-            "step_seconds": steps, "eval_seconds": curve[-1][2], "losses": history["loss"],
+    history = fit_density(flow, ordered, epochs=1, batch_size=BATCH, lr=lr, shuffle=False, callback=tick,
+                          max_steps=max_steps)
+    epoch_seconds = [sum(steps[e * per_epoch:(e + 1) * per_epoch]) for e in range(len(steps) // per_epoch)]
+    return {"side": "ovis", "test_nll": curve[-1][1] if curve else None, "curve": curve,
+            "epoch_seconds": epoch_seconds, "step_seconds": steps, "eval_seconds": curve[-1][2] if curve else None,
+            "losses": history["loss"],
             "versions": {"torch": torch.__version__, "zuko": __import__("zuko").__version__}}
 
 
-def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
+def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0, weights: Optional[list] = None,
+            max_steps: Optional[int] = None, lr: float = 1e-2) -> dict:
+    """Train the TFP side: the tutorial's code path (see the module docstring); ``weights`` and
+    ``max_steps`` as in :func:`run_ovis`."""
     import numpy as np
     import tensorflow as tf
     import tensorflow_probability as tfp
@@ -181,7 +190,7 @@ def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
 
     solver = tfp.math.ode.DormandPrince(atol=1e-5)
     mlps = [MLPODE() for _ in range(4)]
-    for m, (ws, bs) in zip(mlps, tutorial_weights(seed)):
+    for m, (ws, bs) in zip(mlps, tutorial_weights(seed) if weights is None else weights):
         for v, value in zip(m.w + m.b, ws + bs):
             v.assign(value)
     bijectors = [tfb.FFJORD(state_time_derivative_fn=m, ode_solve_fn=solver.solve,
@@ -190,7 +199,7 @@ def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
     model = tfd.TransformedDistribution(distribution=base, bijector=tfb.Chain(bijectors[::-1]))
     variables = [v for m in mlps for v in m.w + m.b]
     # Adam as Sonnet's (the tutorial's optimizer): beta1 0.9, beta2 0.999, epsilon 1e-8
-    lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
+    b1, b2, eps = 0.9, 0.999, 1e-8
     moments = [(tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v))) for v in variables]
     count = tf.Variable(0.0)
 
@@ -216,17 +225,22 @@ def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0) -> dict:
     epoch_seconds, steps, losses, curve = [], [], [], []
     for epoch, order in enumerate(batch_order(seed, n_train, epochs), 1):
         for i in range(0, n_train, BATCH):
+            if max_steps is not None and len(steps) >= max_steps:
+                break
             last = time.perf_counter()
             losses.append(float(train_step(tf.constant(train[order[i:i + BATCH]]))))
             steps.append(time.perf_counter() - last)
             _progress("tfp", len(steps), steps[-1])
-        epoch_seconds.append(sum(steps[-math.ceil(n_train / BATCH):]))
-        if epoch in at:
-            start = time.perf_counter()
-            curve.append((epoch, held_out_nll(), time.perf_counter() - start))
-    nll = curve[-1][1]
+        else:
+            epoch_seconds.append(sum(steps[-math.ceil(n_train / BATCH):]))
+            if epoch in at:
+                start = time.perf_counter()
+                curve.append((epoch, held_out_nll(), time.perf_counter() - start))
+            continue
+        break
+    nll = curve[-1][1] if curve else None
     return {"side": "tfp", "test_nll": nll, "curve": curve, "epoch_seconds": epoch_seconds, "step_seconds": steps,
-            "eval_seconds": curve[-1][2], "losses": losses,
+            "eval_seconds": curve[-1][2] if curve else None, "losses": losses,
             "weights": [[[w.numpy().tolist() for w in m.w], [b.numpy().tolist() for b in m.b]] for m in mlps],
             "versions": {"tensorflow": tf.__version__, "tensorflow_probability": tfp.__version__}}
 
@@ -277,6 +291,52 @@ def summarize(runs: list, epochs: int, train_size: int) -> None:
         print("| ovis - TFP, mean over seeds | " + " | ".join(f"{sum(g) / len(g):+.4f}" for g in zip(*gaps)) + " |")
 
 
+def _run_side(python: str, side: str, args: argparse.Namespace, seed: int, extra=()) -> dict:
+    out = subprocess.run([python, os.path.abspath(__file__), "--side", side, "--epochs", str(args.epochs),
+                          "--seeds", str(seed), "--train_size", str(args.train_size),
+                          "--eval_every", str(args.eval_every), *extra],
+                         stdout=subprocess.PIPE, text=True, check=True, timeout=args.timeout)
+    line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def timing(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Seconds per step of both sides from the same weights and batches (``--timing``).
+
+    The NLL runs time epochs along two different trajectories, and the cost of an adaptive solve grows
+    with the complexity the dynamics reach; here both sides start from the same weights: the tutorial's
+    initial draws, and the weights TFP's run reached (mapped onto zuko exactly as the initial draws
+    are), with a learning rate of 1e-9 so that every timed step evaluates the same dynamics (the cost
+    of a training step, Adam included, at that state). Each (state, pass, side) is a fresh process, the sides alternate which goes first, the first
+    step (TF's tracing) is not counted, and the best median over the passes is kept.
+    """
+    saved = json.load(open(args.timing))
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds != "0" else [saved["runs"][0]["seed"]]
+    if args.timing_steps >= math.ceil(args.train_size / BATCH) or args.timing_steps < 2:
+        parser.error("--timing_steps must be at least 2 and fewer than the batches of one epoch")
+    sides = (("ovis", sys.executable), ("tfp", args.tfp_python))
+    rows = []
+    for seed in seeds:
+        for state, extra in (("initial draws", ()), ("weights TFP reached", ("--weights_from", args.timing))):
+            best = {}
+            for p in range(args.passes):
+                for side, python in (sides if p % 2 == 0 else sides[::-1]):
+                    r = _run_side(python, side, argparse.Namespace(**{**vars(args), "epochs": 1}), seed,
+                                  (*extra, "--max_steps", str(args.timing_steps), "--lr", "1e-9"))
+                    med = _median(r["step_seconds"][1:])
+                    best[side] = min(best.get(side, math.inf), med)
+                    print(f"seed {seed}, {state}, pass {p + 1}, {side}: median {med:.3f} s/step, "
+                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+            rows.append((seed, state, best["ovis"], best["tfp"]))
+    print(f"\n{args.timing_steps - 1} timed steps of {BATCH} per run, {args.passes} passes, best median")
+    print("| seed | weights | ovis s/step | TFP s/step | ovis s/epoch | TFP s/epoch | TFP / ovis |")
+    print("|---|---|---|---|---|---|---|")
+    per_epoch = math.ceil(args.train_size / BATCH)
+    for seed, state, o, t in rows:
+        print(f"| {seed} | {state} | {o:.3f} | {t:.3f} | {o * per_epoch:.2f} | {t * per_epoch:.2f} | {t / o:.2f}x |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
@@ -289,6 +349,15 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="write every run's result to this file")
     parser.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
                         help="print the tables of runs saved with --json (e.g. one file per seed) and exit")
+    parser.add_argument("--timing", default=None, metavar="JSON",
+                        help="timing mode: seconds per training step of both sides from the same weights, the "
+                             "initial draws and the weights TFP reached in this --json file (its first seed, or "
+                             "--seeds), each side in a fresh process, --passes interleaved, best median")
+    parser.add_argument("--timing_steps", type=int, default=24, help="steps per timing run (the first is not counted)")
+    parser.add_argument("--passes", type=int, default=2, help="interleaved passes of the timing mode")
+    parser.add_argument("--weights_from", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--max_steps", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--lr", type=float, default=1e-2, help=argparse.SUPPRESS)
     parser.add_argument("--side", choices=("ovis", "tfp"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -299,7 +368,12 @@ def main() -> int:
         summarize([r for d in saved for r in d["runs"]], saved[0]["epochs"], saved[0]["train_size"])
         return 0
     if args.side:
-        result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, seeds[0], args.train_size, args.eval_every)
+        weights = None
+        if args.weights_from:
+            runs = json.load(open(args.weights_from))["runs"]
+            weights = [r for r in runs if r["side"] == "tfp" and r["seed"] == seeds[0]][0]["weights"]
+        result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, seeds[0], args.train_size,
+                                                                args.eval_every, weights, args.max_steps, args.lr)
         print("RESULT " + json.dumps(result))
         return 0
     check = [args.tfp_python, "-c", "import tensorflow_probability, tensorflow, sklearn"]
@@ -308,17 +382,14 @@ def main() -> int:
               f"(make one: python -m venv /work/venv-tfp && /work/venv-tfp/bin/pip install tensorflow "
               f"tensorflow-probability tf-keras scikit-learn)")
         return 0
+    if args.timing:
+        return timing(args, parser)
     runs = []
     for i, seed in enumerate(seeds):
         order = (("ovis", sys.executable), ("tfp", args.tfp_python))
         for side, python in (order if i % 2 == 0 else order[::-1]):
             load = os.getloadavg()[0]
-            out = subprocess.run([python, os.path.abspath(__file__), "--side", side, "--epochs", str(args.epochs),
-                                  "--seeds", str(seed), "--train_size", str(args.train_size),
-                                  "--eval_every", str(args.eval_every)],
-                                 stdout=subprocess.PIPE, text=True, check=True, timeout=args.timeout)
-            line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")][-1]
-            result = json.loads(line[len("RESULT "):])
+            result = _run_side(python, side, args, seed)
             result.update(seed=seed, load_start=load, load_end=os.getloadavg()[0])
             runs.append(result)
             print(f"seed {seed} {side}: NLL {result['test_nll']:.4f}, s/epoch {_epoch_seconds(result):.2f}, "
