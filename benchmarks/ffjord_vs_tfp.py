@@ -120,9 +120,10 @@ def _progress(side: str, step: int, seconds: float) -> None:
 
 
 def run_ovis(epochs: int, seed: int, n_train: int, eval_every: int = 0, weights: Optional[list] = None,
-             max_steps: Optional[int] = None, lr: float = 1e-2) -> dict:
+             max_steps: Optional[int] = None, lr: float = 1e-2, closed_form_trace: bool = True) -> dict:
     """Train the ovis side (see the module docstring); ``weights`` (default: the tutorial's draws for
-    ``seed``), ``max_steps`` (stop early, no evaluation) and ``lr`` serve the timing mode."""
+    ``seed``), ``max_steps`` (stop early, no evaluation), ``lr`` and ``closed_form_trace`` (``False``:
+    zuko's vector-Jacobian-product trace) serve the timing mode."""
     import numpy as np
     import torch
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
@@ -135,6 +136,8 @@ def run_ovis(epochs: int, seed: int, n_train: int, eval_every: int = 0, weights:
     ordered = train[torch.as_tensor(np.concatenate(batch_order(seed, n_train, epochs)))]
     flow = make_flow(exact=True)
     load_tutorial_weights(flow, tutorial_weights(seed) if weights is None else weights)
+    for transform in flow.transform.transforms:
+        transform.closed_form_trace = closed_form_trace
     per_epoch, at = math.ceil(n_train / BATCH), eval_epochs(epochs, eval_every)
     steps, curve, last = [], [], [time.perf_counter()]
 
@@ -314,26 +317,27 @@ def timing(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds != "0" else [saved["runs"][0]["seed"]]
     if args.timing_steps >= math.ceil(args.train_size / BATCH) or args.timing_steps < 2:
         parser.error("--timing_steps must be at least 2 and fewer than the batches of one epoch")
-    sides = (("ovis", sys.executable), ("tfp", args.tfp_python))
+    sides = (("ovis", sys.executable, ()), ("tfp", args.tfp_python, ()),
+             ("ovis, autograd trace", sys.executable, ("--autograd_trace",)))
     rows = []
     for seed in seeds:
         for state, extra in (("initial draws", ()), ("weights TFP reached", ("--weights_from", args.timing))):
             best = {}
             for p in range(args.passes):
-                for side, python in (sides if p % 2 == 0 else sides[::-1]):
+                for name, python, flag in (sides if p % 2 == 0 else sides[::-1]):
+                    side = name.split(",")[0]
                     r = _run_side(python, side, argparse.Namespace(**{**vars(args), "epochs": 1}), seed,
-                                  (*extra, "--max_steps", str(args.timing_steps), "--lr", "1e-9"))
+                                  (*extra, *flag, "--max_steps", str(args.timing_steps), "--lr", "1e-9"))
                     med = _median(r["step_seconds"][1:])
-                    best[side] = min(best.get(side, math.inf), med)
-                    print(f"seed {seed}, {state}, pass {p + 1}, {side}: median {med:.3f} s/step, "
+                    best[name] = min(best.get(name, math.inf), med)
+                    print(f"seed {seed}, {state}, pass {p + 1}, {name}: median {med:.3f} s/step, "
                           f"load {os.getloadavg()[0]:.2f}", flush=True)
-            rows.append((seed, state, best["ovis"], best["tfp"]))
+            rows.append((seed, state, best["ovis"], best["tfp"], best["ovis, autograd trace"]))
     print(f"\n{args.timing_steps - 1} timed steps of {BATCH} per run, {args.passes} passes, best median")
-    print("| seed | weights | ovis s/step | TFP s/step | ovis s/epoch | TFP s/epoch | TFP / ovis |")
-    print("|---|---|---|---|---|---|---|")
-    per_epoch = math.ceil(args.train_size / BATCH)
-    for seed, state, o, t in rows:
-        print(f"| {seed} | {state} | {o:.3f} | {t:.3f} | {o * per_epoch:.2f} | {t * per_epoch:.2f} | {t / o:.2f}x |")
+    print("| seed | weights | ovis s/step | TFP s/step | TFP / ovis | ovis with zuko's autograd trace, s/step |")
+    print("|---|---|---|---|---|---|")
+    for seed, state, o, t, a in rows:
+        print(f"| {seed} | {state} | {o:.3f} | {t:.3f} | {t / o:.2f}x | {a:.3f} |")
     return 0
 
 
@@ -358,6 +362,7 @@ def main() -> int:
     parser.add_argument("--weights_from", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--max_steps", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--lr", type=float, default=1e-2, help=argparse.SUPPRESS)
+    parser.add_argument("--autograd_trace", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--side", choices=("ovis", "tfp"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -372,8 +377,12 @@ def main() -> int:
         if args.weights_from:
             runs = json.load(open(args.weights_from))["runs"]
             weights = [r for r in runs if r["side"] == "tfp" and r["seed"] == seeds[0]][0]["weights"]
-        result = (run_ovis if args.side == "ovis" else run_tfp)(args.epochs, seeds[0], args.train_size,
-                                                                args.eval_every, weights, args.max_steps, args.lr)
+        if args.side == "ovis":
+            result = run_ovis(args.epochs, seeds[0], args.train_size, args.eval_every, weights, args.max_steps,
+                              args.lr, closed_form_trace=not args.autograd_trace)
+        else:
+            result = run_tfp(args.epochs, seeds[0], args.train_size, args.eval_every, weights, args.max_steps,
+                             args.lr)
         print("RESULT " + json.dumps(result))
         return 0
     check = [args.tfp_python, "-c", "import tensorflow_probability, tensorflow, sklearn"]
