@@ -256,8 +256,74 @@ def _ridge_dual(at: Tensor, s: Tensor, u: Tensor, lam: Tensor) -> Tuple[Tensor, 
     return theta, ok & torch.isfinite(theta).all(1)
 
 
+def _fit_block(x: Tensor, y: Tensor, w: Tensor, m: Tensor, L: Tensor, lam: Tensor, method: str
+               ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """:func:`fit_quadratic` for a block of ``k`` components sharing the samples ``x`` ``[N, D]``.
+
+    Returns:
+        ``(R [k, D, D], r [k, D], c [k], ok [k], theta [k, F], zt [k, D, N])``, ``theta`` the
+        coefficients of the whitened features and ``zt`` the whitened samples.
+    """
+    k, D = m.shape
+    N = x.shape[0]
+    nq = D * (D + 1) // 2
+    diff_t = x.t().unsqueeze(0) - m.unsqueeze(-1)                                    # [k, D, N]
+    if L.dim() == 2:
+        zt = diff_t / L.unsqueeze(-1)
+        Linv = torch.diag_embed(1.0 / L)
+    else:
+        Linv = torch.linalg.solve_triangular(L, torch.eye(D, dtype=x.dtype).expand(k, D, D), upper=False)
+        zt = Linv @ diff_t                                                          # whitened, [k, D, N]
+    at, s, fbar, ybar, wsum = _centred_features(zt, y, w)
+    if method == "dual" or (method == "auto" and N < nq + D + 1):
+        theta, ok = _ridge_dual(at, s, w.sqrt() / wsum.sqrt().unsqueeze(1), lam)
+    else:
+        theta, ok = _ridge_primal(at, s, lam)
+    bias = ybar - (fbar * theta).sum(1)
+    ok = ok & (wsum > 0) & torch.isfinite(bias)
+    theta = torch.where(ok.unsqueeze(1), theta, torch.zeros_like(theta))
+    bias = torch.where(ok, bias, torch.zeros_like(bias))
+    iu, ju = torch.triu_indices(D, D)
+    Q = torch.zeros(k, D, D, dtype=x.dtype)
+    Q[:, iu, ju] = theta[:, :nq]
+    Rw = -(Q + Q.transpose(1, 2))
+    rw = theta[:, nq:]
+    R = Linv.transpose(1, 2) @ Rw @ Linv
+    Lrw = (Linv.transpose(1, 2) @ rw.unsqueeze(-1)).squeeze(-1)
+    RM = (R @ m.unsqueeze(-1)).squeeze(-1)
+    r = Lrw + RM
+    c = bias + (m * (-0.5 * RM - Lrw)).sum(-1)
+    return R, r, c, ok, theta, zt
+
+
+def _pruned_fit(x: Tensor, y: Tensor, w: Tensor, m: Tensor, L: Tensor, lam: Tensor, keep: Tensor, method: str,
+                tol: float) -> Optional[Tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """Fit one component on the samples ``keep`` (``[N]`` bool) only; ``None`` if that may differ from the full fit.
+
+    Leaving out samples of weights ``w_d`` moves the solution, to first order, by at most
+    ``sum_d w_d |f_d - f_bar| |y_d - q(x_d)| / lam`` (the Hessian of the ridge objective in the
+    feature coefficients is at least ``lam``; ``q`` the fitted quadratic): the pruned fit is
+    kept when that bound is below ``tol`` times the coefficients' norm and the left-out
+    curvature ``sum_d w_d |f_d - f_bar|^2`` below ``tol lam``.
+    """
+    R, r, c, ok, theta, zt = _fit_block(x[keep], y[keep], w[:, keep], m, L, lam, method)
+    if not bool(ok[0]):
+        return None
+    xd, yd, wd = x[~keep], y[~keep], w[0, ~keep]
+    q = -0.5 * ((xd @ R[0]) * xd).sum(1) + xd @ r[0] + c[0]
+    zd2 = ((xd - m[0]) @ torch.linalg.inv(L[0] if L.dim() == 3 else torch.diag(L[0])).t()).pow(2).sum(1)
+    z2 = zt[0].pow(2).sum(0)
+    fnorm = lambda t: (t * t + t).sqrt()                          # |f| <= sqrt(|z|^4 + |z|^2)
+    fd = fnorm(zd2) + fnorm(z2).max()                            # >= |f_d - f_bar|
+    bound = (wd * fd * (yd - q).abs()).sum() / lam[0]
+    hess = (wd * fd * fd).sum() / lam[0]                          # the left-out curvature, relative to lam
+    if not bool(torch.isfinite(bound)) or bound > tol * theta.norm() or hess > tol:
+        return None
+    return R, r, c, ok
+
+
 def fit_quadratic(x: Tensor, y: Tensor, weights: Tensor, means: Tensor, chols: Tensor, regularizers: Tensor,
-                  method: str = "auto") -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+                  method: str = "auto", prune_below: float = 1e-60) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Weighted ridge regression of a quadratic ``-1/2 x^T R x + x^T r + c`` on ``y``, per component.
 
     The fit is done in each component's whitened coordinates ``z = L_k^{-1} (x - mu_k)`` and mapped
@@ -268,12 +334,18 @@ def fit_quadratic(x: Tensor, y: Tensor, weights: Tensor, means: Tensor, chols: T
     ``[N, N]`` dual system (``method``); both match an SVD least-squares solution to about
     ``1e-10`` relative also when the weights span many decades and ``lam`` is ``1e-12``.
 
+    Samples whose importance weight for a component is below ``prune_below`` times the largest
+    (typically those drawn by distant components) are left out of that component's fit when a
+    first-order bound shows that this moves the solution by less than ``1e-13`` relative
+    (checked after the fit; otherwise the component is fitted on all samples).
+
     Arguments:
         x: ``[N, D]``; y: ``[N]``; weights: ``[K, N]`` (negative values count as 0).
         means: ``[K, D]``; chols: ``[K, D, D]`` or ``[K, D]`` (diagonal).
         regularizers: ``[K]``, ridge coefficient (the constant feature is not regularized).
         method: ``"primal"`` (``[P, P]`` normal equations), ``"dual"`` (``[N, N]`` system, meant for
             ``N < P``) or ``"auto"`` (dual when ``N < P``, which is cheaper; the two agree there).
+        prune_below: relative weight below which samples may be left out (``0``: never).
 
     Returns:
         ``(R [K, D, D], r [K, D], c [K], ok [K])``, ``ok`` false where the linear system could not be solved.
@@ -291,45 +363,24 @@ def fit_quadratic(x: Tensor, y: Tensor, weights: Tensor, means: Tensor, chols: T
         raise ValueError(f"fit_quadratic: method={method!r} is not known; expected 'auto', 'primal' or 'dual'")
     K, D = means.shape
     N = x.shape[0]
-    iu, ju = torch.triu_indices(D, D)
-    nq = iu.numel()
-    P = nq + D + 1
-    dual = method == "dual" or (method == "auto" and N < P)
-    diagonal = chols.dim() == 2
-    eye = torch.eye(D, dtype=x.dtype)
-    outs = []
+    P = D * (D + 1) // 2 + D + 1
+    weights = weights.clamp(min=0.0)
+    keep = weights >= prune_below * weights.amax(1, keepdim=True)                   # [K, N]
+    pruned = {}
+    for k in torch.nonzero(~keep.all(1) & keep.any(1)).flatten().tolist():
+        fit = _pruned_fit(x, y, weights[k:k + 1], means[k:k + 1], chols[k:k + 1], regularizers[k:k + 1],
+                          keep[k], method, 1e-13)
+        if fit is not None:
+            pruned[k] = fit
+    rest = [k for k in range(K) if k not in pruned]
+    outs = dict(pruned)
     chunk = max(1, (1 << 24) // max(1, N * P))
-    for s in range(0, K, chunk):
-        m, L, w = means[s:s + chunk], chols[s:s + chunk], weights[s:s + chunk].clamp(min=0.0)
-        k = m.shape[0]
-        diff_t = x.t().unsqueeze(0) - m.unsqueeze(-1)                                # [k, D, N]
-        if diagonal:
-            zt = diff_t / L.unsqueeze(-1)
-            Linv = torch.diag_embed(1.0 / L)
-        else:
-            Linv = torch.linalg.solve_triangular(L, eye.expand(k, D, D), upper=False)
-            zt = Linv @ diff_t                                                      # whitened, [k, D, N]
-        at, s_, fbar, ybar, wsum = _centred_features(zt, y, w)
-        lam = regularizers[s:s + chunk]
-        if dual:
-            theta, ok = _ridge_dual(at, s_, w.sqrt() / wsum.sqrt().unsqueeze(1), lam)
-        else:
-            theta, ok = _ridge_primal(at, s_, lam)
-        bias = ybar - (fbar * theta).sum(1)
-        ok = ok & (wsum > 0) & torch.isfinite(bias)
-        theta = torch.where(ok.unsqueeze(1), theta, torch.zeros_like(theta))
-        bias = torch.where(ok, bias, torch.zeros_like(bias))
-        Q = torch.zeros(k, D, D, dtype=x.dtype)
-        Q[:, iu, ju] = theta[:, :nq]
-        Rw = -(Q + Q.transpose(1, 2))
-        rw = theta[:, nq:]
-        R = Linv.transpose(1, 2) @ Rw @ Linv
-        Lrw = (Linv.transpose(1, 2) @ rw.unsqueeze(-1)).squeeze(-1)
-        RM = (R @ m.unsqueeze(-1)).squeeze(-1)
-        r = Lrw + RM
-        c = bias + (m * (-0.5 * RM - Lrw)).sum(-1)
-        outs.append((R, r, c, ok))
-    return tuple(torch.cat(t, 0) for t in zip(*outs))
+    for s in range(0, len(rest), chunk):
+        idx = torch.tensor(rest[s:s + chunk])
+        R, r, c, ok, _, _ = _fit_block(x, y, weights[idx], means[idx], chols[idx], regularizers[idx], method)
+        for j, k in enumerate(rest[s:s + chunk]):
+            outs[k] = (R[j:j + 1], r[j:j + 1], c[j:j + 1], ok[j:j + 1])
+    return tuple(torch.cat([outs[k][i] for k in range(K)], 0) for i in range(4))
 
 
 @NG_ESTIMATORS.register("MORE", aliases=("Z", "more"), reserved=("model", "temperature"))

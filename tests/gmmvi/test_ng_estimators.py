@@ -255,3 +255,61 @@ def test_cholesky_solve_falls_back_to_lu_and_refines():
     x_ref, ok = _cholesky_solve(A_pert, b[:1], refine=lambda v: b[:1] - (A[:1] @ v.unsqueeze(-1)).squeeze(-1),
                                 max_refinements=20, tol=1e-15)
     torch.testing.assert_close(x_ref, torch.linalg.solve(A[:1], b[:1]), atol=1e-12, rtol=1e-12)
+
+
+def pruning_problem(seed=11):
+    """Two far-apart components with their own samples: each gives the other's samples weights ~e^-800."""
+    g = torch.Generator().manual_seed(seed)
+    D = 3
+    means = torch.tensor([[-20.0, 0.0, 0.0], [20.0, 0.0, 0.0]], dtype=torch.float64)
+    chols = torch.eye(D, dtype=torch.float64).expand(2, D, D).clone()
+    x = torch.cat((means[0] + torch.randn(30, D, generator=g, dtype=torch.float64),
+                   means[1] + torch.randn(30, D, generator=g, dtype=torch.float64)))
+    y = -0.5 * (x ** 2).sum(1) + torch.sin(x[:, 1])
+    logq = -0.5 * ((x.unsqueeze(0) - means.unsqueeze(1)) ** 2).sum(-1)          # [2, 60]
+    w = torch.softmax(logq, 1)
+    w[0, 30:] = torch.exp(logq[0, 30:] - logq[0].max()) * 1e-3 + 1e-200   # tiny but not 0
+    w[1, :30] = torch.exp(logq[1, :30] - logq[1].max()) * 1e-3 + 1e-200
+    return x, y, w, means, chols, torch.full((2,), 1e-10, dtype=torch.float64)
+
+
+def spy_pruning(monkeypatch):
+    import ovis.gmmvi.ng_estimators as ne
+    calls = []
+    orig = ne._pruned_fit
+
+    def spy(*args, **kwargs):
+        out = orig(*args, **kwargs)
+        calls.append((int(args[6].sum()), out is not None))
+        return out
+
+    monkeypatch.setattr(ne, "_pruned_fit", spy)
+    return calls
+
+
+def test_fit_quadratic_prunes_negligible_weights(monkeypatch):
+    x, y, w, means, chols, lam = pruning_problem()
+    full = fit_quadratic(x, y, w, means, chols, lam, prune_below=0.0)
+    calls = spy_pruning(monkeypatch)
+    pruned = fit_quadratic(x, y, w, means, chols, lam)
+    assert calls == [(30, True), (30, True)]                 # each component fitted on its own 30 samples
+    for a, b in zip(pruned, full):
+        if a.dtype == torch.bool:
+            assert a.all() and b.all()
+        else:
+            torch.testing.assert_close(a, b, atol=1e-12 * b.abs().max().item(), rtol=0)
+
+
+def test_fit_quadratic_keeps_samples_the_bound_does_not_allow_to_drop(monkeypatch):
+    x, y, w, means, chols, lam = pruning_problem()
+    y = y.clone()
+    y[30:] = 1e250                                          # the tiny weights meet enormous residuals
+    full = fit_quadratic(x, y, w, means, chols, lam, prune_below=0.0)
+    calls = spy_pruning(monkeypatch)
+    again = fit_quadratic(x, y, w, means, chols, lam)
+    assert (30, False) in calls                             # component 0: pruning rejected, fitted on all
+    for a, b in zip(again, full):
+        if a.dtype == torch.bool:
+            assert torch.equal(a, b)
+        else:
+            torch.testing.assert_close(a, b, atol=1e-12 * b.abs().max().item(), rtol=0)
