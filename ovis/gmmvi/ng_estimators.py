@@ -155,7 +155,7 @@ def _cholesky_solve(A: Tensor, b: Tensor, refine: Optional[Callable[[Tensor], Te
             d = solve(refine(x))
             step = torch.isfinite(d).all(1) & ~bad
             x = torch.where(step.unsqueeze(1), x + d, x)
-            size = (d.abs().amax(1) / x.abs().amax(1).clamp(min=1e-300))[step]
+            size = (d.abs().amax(1) / x.abs().amax(1).clamp(min=torch.finfo(x.dtype).tiny))[step]
             if size.numel() == 0 or bool((size <= tol).all()):
                 break
     info = torch.zeros_like(info_c)
