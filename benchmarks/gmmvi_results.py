@@ -110,7 +110,7 @@ def report(args):
             if target == "gmm20":
                 ax.set_yscale("log")
             else:
-                ax.set_ylim(lo - 0.1, lo + 1.5)
+                ax.set_ylim(lo - 0.1, max(lo + 1.5, max(y[-1] for _, y in cs) + 0.5))   # every final value shown
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
         fig.tight_layout()

@@ -22,7 +22,7 @@ References:
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -118,69 +118,269 @@ class SteinNgEstimator(NgEstimator):
         return -torch.cat(hess, 0), -expected_grad
 
 
-def fit_quadratic(x: Tensor, y: Tensor, weights: Tensor, means: Tensor, chols: Tensor, regularizers: Tensor
-                  ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Weighted ridge regression of a quadratic ``-1/2 x^T R x + x^T r + c`` on ``y``, per component.
+def _mv(at: Tensor, v: Tensor) -> Tensor:
+    """``at v`` per batch: ``[k, F, N]``, ``[k, N]`` -> ``[k, F]``."""
+    return (at @ v.unsqueeze(-1)).squeeze(-1)
 
-    The fit is done in each component's whitened coordinates ``z = L_k^{-1} (x - mu_k)`` and mapped back.
+
+def _vm(v: Tensor, at: Tensor) -> Tensor:
+    """``v^T at`` per batch: ``[k, F]``, ``[k, F, N]`` -> ``[k, N]``."""
+    return (v.unsqueeze(1) @ at).squeeze(1)
+
+
+def _cholesky_solve(A: Tensor, b: Tensor, refine: Optional[Callable[[Tensor], Tensor]] = None,
+                    max_refinements: int = 4, tol: float = 1e-10) -> Tuple[Tensor, Tensor]:
+    """Solve ``A x = b`` (``[k, n, n]`` symmetric positive definite, ``[k, n]``) by Cholesky, by LU where that fails.
 
     Arguments:
-        x: ``[N, D]``; y: ``[N]``; weights: ``[K, N]``.
+        A: ``[k, n, n]``; b: ``[k, n]``.
+        refine: optional function ``x -> b - A x`` (``[k, n]``) that computes the residual more
+            accurately than ``A`` itself (from the factors of ``A``); the Cholesky solution is then
+            refined with it (iterative refinement) until a correction is below ``tol`` of ``x``
+            (largest entries), at most ``max_refinements`` times.
+
+    Returns:
+        ``(x [k, n], ok [k])``.
+    """
+    LA, info_c = torch.linalg.cholesky_ex(A)
+
+    def solve(rhs):
+        t = torch.linalg.solve_triangular(LA, rhs.unsqueeze(-1), upper=False)
+        return torch.linalg.solve_triangular(LA.transpose(1, 2), t, upper=True).squeeze(-1)
+
+    x = solve(b)
+    bad = (info_c != 0) | ~torch.isfinite(x).all(1)
+    if refine is not None and not bool(bad.all()):
+        for _ in range(max_refinements):
+            d = solve(refine(x))
+            step = torch.isfinite(d).all(1) & ~bad
+            x = torch.where(step.unsqueeze(1), x + d, x)
+            size = (d.abs().amax(1) / x.abs().amax(1).clamp(min=torch.finfo(x.dtype).tiny))[step]
+            if size.numel() == 0 or bool((size <= tol).all()):
+                break
+    info = torch.zeros_like(info_c)
+    if bool(bad.any()):
+        x_lu, info_lu = torch.linalg.solve_ex(A[bad], b[bad])
+        x[bad], info[bad] = x_lu, info_lu
+    return x, (info == 0) & torch.isfinite(x).all(1)
+
+
+def _centred_features(zt: Tensor, y: Tensor, w: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Weighted, centred quadratic and linear features of the whitened samples, feature-major.
+
+    The features of a sample are ``f = [z_i z_j (i <= j, row-major), z_i]`` (``F = D (D + 1) / 2 + D``);
+    the unregularized bias of the regression is eliminated by centring them and ``y`` with the
+    weighted means ``f_bar = sum_n w_n f_n / sum_n w_n`` and ``y_bar``. They are built feature by
+    feature (``[F, N]`` rows, contiguous writes), in one pass.
+
+    Arguments:
+        zt: ``[k, D, N]``, the whitened samples transposed; y: ``[N]``; w: ``[k, N]``, weights ``>= 0``.
+
+    Returns:
+        ``(at [k, F, N], s [k, N], f_bar [k, F], y_bar [k], w_sum [k])``: ``at`` is the transpose of
+        ``A = sqrt(w) (f - f_bar)`` (``[N, F]`` per component) and ``s = sqrt(w) (y - y_bar)``.
+    """
+    k, D, N = zt.shape
+    nq = D * (D + 1) // 2
+    wsum = w.sum(1)                                                                 # [k]
+    wn = (w / wsum.unsqueeze(1)).unsqueeze(1)                                       # [k, 1, N]
+    mean_lin = (wn * zt).sum(2)                                                     # [k, D]
+    mean_quad = (wn * zt) @ zt.transpose(1, 2)                                      # [k, D, D]
+    sw = w.sqrt().unsqueeze(1)                                                      # [k, 1, N]
+    zs = sw * zt
+    at = torch.empty(k, nq + D, N, dtype=zt.dtype)
+    o = 0
+    for i in range(D):               # rows sqrt(w) (z_i z_j - mean(z_i z_j)), j >= i
+        block = at[:, o:o + D - i]
+        torch.mul(zs[:, i:i + 1], zt[:, i:], out=block)
+        block.addcmul_(sw, mean_quad[:, i, i:].unsqueeze(-1), value=-1.0)
+        o += D - i
+    torch.addcmul(zs, sw, mean_lin.unsqueeze(-1), value=-1.0, out=at[:, nq:])
+    iu, ju = torch.triu_indices(D, D)
+    fbar = torch.cat((mean_quad[:, iu, ju], mean_lin), 1)                           # [k, F]
+    ybar = (w @ y) / wsum                                                           # [k]
+    s = sw.squeeze(1) * (y.unsqueeze(0) - ybar.unsqueeze(1))
+    return at, s, fbar, ybar, wsum
+
+
+def _ridge_primal(at: Tensor, s: Tensor, lam: Tensor) -> Tuple[Tensor, Tensor]:
+    """Ridge solution ``theta = (A^T A + lam I)^{-1} A^T s`` from the ``[F, F]`` normal equations (``N >= F``).
+
+    The normal equations square the condition number (the MORE fits are often close to singular,
+    ``lam`` down to ``1e-12``); iterative refinement with residuals computed from ``A`` itself
+    recovers the accuracy of a least-squares solver at the cost of a few matrix-vector products.
+
+    Arguments:
+        at: ``[k, F, N]``, ``A^T``; s: ``[k, N]``; lam: ``[k]``.
+
+    Returns:
+        ``(theta [k, F], ok [k])``.
+    """
+    G = at @ at.transpose(1, 2)                                                     # [k, F, F]
+    G.diagonal(dim1=-2, dim2=-1).add_(lam.unsqueeze(1))
+
+    def residual(theta):             # A^T (s - A theta) - lam theta, without the rounding of forming A^T A
+        return _mv(at, s - _vm(theta, at)) - lam.unsqueeze(1) * theta
+
+    return _cholesky_solve(G, _mv(at, s), refine=residual)
+
+
+def _ridge_dual(at: Tensor, s: Tensor, u: Tensor, lam: Tensor) -> Tuple[Tensor, Tensor]:
+    """The same ``theta = A^T (A A^T + lam I)^{-1} s`` from the ``[N, N]`` dual system (for ``N < F``).
+
+    Cheaper than the normal equations for ``N < F``, and accurate there (refined like them); for
+    ``N > F`` the system is singular up to ``lam`` in ``N - F`` directions and loses accuracy.
+
+    For centred features ``A^T u = 0`` and ``s . u = 0`` with the unit vector ``u`` proportional to
+    ``sqrt(w)``: ``A A^T`` is singular along ``u``. Adding ``mean(diag(A A^T)) u u^T`` changes no
+    solution in exact arithmetic and keeps the system well conditioned there.
+
+    Arguments:
+        at: ``[k, F, N]``, ``A^T``; s: ``[k, N]``; u: ``[k, N]``, ``sqrt(w) / |sqrt(w)|``; lam: ``[k]``.
+
+    Returns:
+        ``(theta [k, F], ok [k])``.
+    """
+    M = at.transpose(1, 2) @ at                                                     # [k, N, N]
+    diag = M.diagonal(dim1=-2, dim2=-1)
+    shift = diag.mean(1, keepdim=True)                                              # [k, 1]
+    M.add_(shift.unsqueeze(-1) * (u.unsqueeze(2) * u.unsqueeze(1)))
+    diag.add_(lam.unsqueeze(1))
+
+    def residual(alpha):             # s - (A A^T + lam I + shift u u^T) alpha, through A
+        return (s - _vm(_mv(at, alpha), at) - lam.unsqueeze(1) * alpha
+                - shift * u * (u * alpha).sum(1, keepdim=True))
+
+    alpha, ok = _cholesky_solve(M, s, refine=residual)
+    theta = _mv(at, alpha)
+    return theta, ok & torch.isfinite(theta).all(1)
+
+
+def _fit_block(x: Tensor, y: Tensor, w: Tensor, m: Tensor, L: Tensor, lam: Tensor, method: str
+               ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """:func:`fit_quadratic` for a block of ``k`` components sharing the samples ``x`` ``[N, D]``.
+
+    Returns:
+        ``(R [k, D, D], r [k, D], c [k], ok [k], theta [k, F], zt [k, D, N])``, ``theta`` the
+        coefficients of the whitened features and ``zt`` the whitened samples.
+    """
+    k, D = m.shape
+    N = x.shape[0]
+    nq = D * (D + 1) // 2
+    diff_t = x.t().unsqueeze(0) - m.unsqueeze(-1)                                    # [k, D, N]
+    if L.dim() == 2:
+        zt = diff_t / L.unsqueeze(-1)
+        Linv = torch.diag_embed(1.0 / L)
+    else:
+        Linv = torch.linalg.solve_triangular(L, torch.eye(D, dtype=x.dtype).expand(k, D, D), upper=False)
+        zt = Linv @ diff_t                                                          # whitened, [k, D, N]
+    at, s, fbar, ybar, wsum = _centred_features(zt, y, w)
+    if method == "dual" or (method == "auto" and N < nq + D + 1):
+        theta, ok = _ridge_dual(at, s, w.sqrt() / wsum.sqrt().unsqueeze(1), lam)
+    else:
+        theta, ok = _ridge_primal(at, s, lam)
+    bias = ybar - (fbar * theta).sum(1)
+    ok = ok & (wsum > 0) & torch.isfinite(bias)
+    theta = torch.where(ok.unsqueeze(1), theta, torch.zeros_like(theta))
+    bias = torch.where(ok, bias, torch.zeros_like(bias))
+    iu, ju = torch.triu_indices(D, D)
+    Q = torch.zeros(k, D, D, dtype=x.dtype)
+    Q[:, iu, ju] = theta[:, :nq]
+    Rw = -(Q + Q.transpose(1, 2))
+    rw = theta[:, nq:]
+    R = Linv.transpose(1, 2) @ Rw @ Linv
+    Lrw = (Linv.transpose(1, 2) @ rw.unsqueeze(-1)).squeeze(-1)
+    RM = (R @ m.unsqueeze(-1)).squeeze(-1)
+    r = Lrw + RM
+    c = bias + (m * (-0.5 * RM - Lrw)).sum(-1)
+    return R, r, c, ok, theta, zt
+
+
+def _pruned_fit(x: Tensor, y: Tensor, w: Tensor, m: Tensor, L: Tensor, lam: Tensor, keep: Tensor, method: str,
+                tol: float) -> Optional[Tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """Fit one component on the samples ``keep`` (``[N]`` bool) only; ``None`` if that may differ from the full fit.
+
+    Leaving out samples of weights ``w_d`` moves the solution, to first order, by at most
+    ``sum_d w_d |f_d - f_bar| |y_d - q(x_d)| / lam`` (the Hessian of the ridge objective in the
+    feature coefficients is at least ``lam``; ``q`` the fitted quadratic): the pruned fit is
+    kept when that bound is below ``tol`` times the coefficients' norm and the left-out
+    curvature ``sum_d w_d |f_d - f_bar|^2`` below ``tol lam``.
+    """
+    R, r, c, ok, theta, zt = _fit_block(x[keep], y[keep], w[:, keep], m, L, lam, method)
+    if not bool(ok[0]):
+        return None
+    xd, yd, wd = x[~keep], y[~keep], w[0, ~keep]
+    q = -0.5 * ((xd @ R[0]) * xd).sum(1) + xd @ r[0] + c[0]
+    zd2 = ((xd - m[0]) @ torch.linalg.inv(L[0] if L.dim() == 3 else torch.diag(L[0])).t()).pow(2).sum(1)
+    z2 = zt[0].pow(2).sum(0)
+    fnorm = lambda t: (t * t + t).sqrt()                          # |f| <= sqrt(|z|^4 + |z|^2)
+    fd = fnorm(zd2) + fnorm(z2).max()                            # >= |f_d - f_bar|
+    bound = (wd * fd * (yd - q).abs()).sum() / lam[0]
+    hess = (wd * fd * fd).sum() / lam[0]                          # the left-out curvature, relative to lam
+    if not bool(torch.isfinite(bound)) or bound > tol * theta.norm() or hess > tol:
+        return None
+    return R, r, c, ok
+
+
+def fit_quadratic(x: Tensor, y: Tensor, weights: Tensor, means: Tensor, chols: Tensor, regularizers: Tensor,
+                  method: str = "auto", prune_below: float = 1e-60) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Weighted ridge regression of a quadratic ``-1/2 x^T R x + x^T r + c`` on ``y``, per component.
+
+    The fit is done in each component's whitened coordinates ``z = L_k^{-1} (x - mu_k)`` and mapped
+    back. The ``P = D (D + 1) / 2 + D + 1`` coefficients solve the normal equations
+    ``(F^T W F + lam I') theta = F^T W y`` (``I'`` without the bias). They are computed from
+    centred features (which eliminates the bias), from the ``[P - 1, P - 1]`` normal equations
+    with iterative refinement, or, with fewer samples than coefficients, cheaper from the
+    ``[N, N]`` dual system (``method``); both match an SVD least-squares solution to about
+    ``1e-10`` relative also when the weights span many decades and ``lam`` is ``1e-12``.
+
+    Samples whose importance weight for a component is below ``prune_below`` times the largest
+    (typically those drawn by distant components) are left out of that component's fit when a
+    first-order bound shows that this moves the solution by less than ``1e-13`` relative
+    (checked after the fit; otherwise the component is fitted on all samples).
+
+    Arguments:
+        x: ``[N, D]``; y: ``[N]``; weights: ``[K, N]`` (negative values count as 0).
         means: ``[K, D]``; chols: ``[K, D, D]`` or ``[K, D]`` (diagonal).
         regularizers: ``[K]``, ridge coefficient (the constant feature is not regularized).
+        method: ``"primal"`` (``[P, P]`` normal equations), ``"dual"`` (``[N, N]`` system, meant for
+            ``N < P``) or ``"auto"`` (dual when ``N < P``, which is cheaper; the two agree there).
+        prune_below: relative weight below which samples may be left out (``0``: never).
 
     Returns:
         ``(R [K, D, D], r [K, D], c [K], ok [K])``, ``ok`` false where the linear system could not be solved.
+
+    Example:
+        >>> x = torch.randn(50, 2, dtype=torch.float64)
+        >>> y = -0.5 * (x ** 2).sum(1) + x[:, 0]
+        >>> R, r, c, ok = fit_quadratic(x, y, torch.ones(1, 50, dtype=torch.float64), torch.zeros(1, 2,
+        ...     dtype=torch.float64), torch.eye(2, dtype=torch.float64)[None], torch.full((1,), 1e-12,
+        ...     dtype=torch.float64))
+        >>> torch.allclose(R[0], torch.eye(2, dtype=torch.float64)), bool(ok[0])
+        (True, True)
     """
+    if method not in ("auto", "primal", "dual"):
+        raise ValueError(f"fit_quadratic: method={method!r} is not known; expected 'auto', 'primal' or 'dual'")
     K, D = means.shape
     N = x.shape[0]
-    iu, ju = torch.triu_indices(D, D)
-    P = iu.numel() + D + 1
-    diagonal = chols.dim() == 2
-    eye = torch.eye(D, dtype=x.dtype)
-    outs = []
+    P = D * (D + 1) // 2 + D + 1
+    weights = weights.clamp(min=0.0)
+    keep = weights >= prune_below * weights.amax(1, keepdim=True)                   # [K, N]
+    pruned = {}
+    for k in torch.nonzero(~keep.all(1) & keep.any(1)).flatten().tolist():
+        fit = _pruned_fit(x, y, weights[k:k + 1], means[k:k + 1], chols[k:k + 1], regularizers[k:k + 1],
+                          keep[k], method, 1e-13)
+        if fit is not None:
+            pruned[k] = fit
+    rest = [k for k in range(K) if k not in pruned]
+    outs = dict(pruned)
     chunk = max(1, (1 << 24) // max(1, N * P))
-    for s in range(0, K, chunk):
-        m, L, w = means[s:s + chunk], chols[s:s + chunk], weights[s:s + chunk]
-        k = m.shape[0]
-        diff = x.unsqueeze(0) - m.unsqueeze(1)
-        if diagonal:
-            z = diff / L.unsqueeze(1)
-            Linv = torch.diag_embed(1.0 / L)
-        else:
-            Linv = torch.linalg.solve_triangular(L, eye.expand(k, D, D), upper=False)
-            z = diff @ Linv.transpose(1, 2)
-        feats = torch.empty(k, N, P, dtype=x.dtype)                                 # [k, N, P]
-        feats[..., :iu.numel()] = z[..., iu] * z[..., ju]
-        feats[..., iu.numel():-1] = z
-        feats[..., -1] = 1.0
-        sw = w.clamp(min=0.0).sqrt().unsqueeze(-1)                                  # weights >= 0
-        feats.mul_(sw)                                                              # sqrt(w) f
-        A = feats.transpose(1, 2) @ feats                                           # sum_n w f f^T
-        reg = torch.ones(P, dtype=x.dtype)
-        reg[-1] = 0.0
-        A.diagonal(dim1=-2, dim2=-1).add_(regularizers[s:s + chunk].unsqueeze(1) * reg)
-        b = (feats.transpose(1, 2) @ (sw.squeeze(-1) * y.view(1, N)).unsqueeze(-1)).squeeze(-1)
-        # positive definite for a positive ridge and enough samples: Cholesky; LU where that fails
-        LA, info_c = torch.linalg.cholesky_ex(A)
-        theta = torch.cholesky_solve(b.unsqueeze(-1), LA).squeeze(-1)
-        info = torch.zeros_like(info_c)
-        bad = (info_c != 0) | ~torch.isfinite(theta).all(1)
-        if bool(bad.any()):
-            theta_lu, info_lu = torch.linalg.solve_ex(A[bad], b[bad])
-            theta[bad], info[bad] = theta_lu, info_lu
-        ok = (info == 0) & torch.isfinite(theta).all(1)
-        theta = torch.where(ok.unsqueeze(1), theta, torch.zeros_like(theta))
-        Q = torch.zeros(k, D, D, dtype=x.dtype)
-        Q[:, iu, ju] = theta[:, :iu.numel()]
-        Rw = -(Q + Q.transpose(1, 2))
-        rw = theta[:, iu.numel():-1]
-        R = Linv.transpose(1, 2) @ Rw @ Linv
-        r = (Linv.transpose(1, 2) @ rw.unsqueeze(-1)).squeeze(-1) + (R @ m.unsqueeze(-1)).squeeze(-1)
-        RM = (R @ m.unsqueeze(-1)).squeeze(-1)
-        c = theta[:, -1] + (m * (-0.5 * RM - (Linv.transpose(1, 2) @ rw.unsqueeze(-1)).squeeze(-1))).sum(-1)
-        outs.append((R, r, c, ok))
-    return tuple(torch.cat(t, 0) for t in zip(*outs))
+    for s in range(0, len(rest), chunk):
+        idx = torch.tensor(rest[s:s + chunk])
+        R, r, c, ok, _, _ = _fit_block(x, y, weights[idx], means[idx], chols[idx], regularizers[idx], method)
+        for j, k in enumerate(rest[s:s + chunk]):
+            outs[k] = (R[j:j + 1], r[j:j + 1], c[j:j + 1], ok[j:j + 1])
+    return tuple(torch.cat([outs[k][i] for k in range(K)], 0) for i in range(4))
 
 
 @NG_ESTIMATORS.register("MORE", aliases=("Z", "more"), reserved=("model", "temperature"))
