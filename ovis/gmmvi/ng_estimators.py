@@ -144,9 +144,8 @@ def _cholesky_solve(A: Tensor, b: Tensor, refine: Optional[Callable[[Tensor], Te
     """
     LA, info_c = torch.linalg.cholesky_ex(A)
 
-    def solve(rhs):
-        t = torch.linalg.solve_triangular(LA, rhs.unsqueeze(-1), upper=False)
-        return torch.linalg.solve_triangular(LA.transpose(1, 2), t, upper=True).squeeze(-1)
+    def solve(rhs):                  # LAPACK's potrs on the factor: both triangular solves in one call
+        return torch.cholesky_solve(rhs.unsqueeze(-1), LA).squeeze(-1)
 
     x = solve(b)
     bad = (info_c != 0) | ~torch.isfinite(x).all(1)
@@ -163,6 +162,9 @@ def _cholesky_solve(A: Tensor, b: Tensor, refine: Optional[Callable[[Tensor], Te
         x_lu, info_lu = torch.linalg.solve_ex(A[bad], b[bad])
         x[bad], info[bad] = x_lu, info_lu
     return x, (info == 0) & torch.isfinite(x).all(1)
+
+
+_GATHER_LIMIT = 160_000  # quadratic feature entries up to which _centred_features builds them by gathers
 
 
 def _centred_features(zt: Tensor, y: Tensor, w: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -189,14 +191,19 @@ def _centred_features(zt: Tensor, y: Tensor, w: Tensor) -> Tuple[Tensor, Tensor,
     sw = w.sqrt().unsqueeze(1)                                                      # [k, 1, N]
     zs = sw * zt
     at = torch.empty(k, nq + D, N, dtype=zt.dtype)
-    o = 0
-    for i in range(D):               # rows sqrt(w) (z_i z_j - mean(z_i z_j)), j >= i
-        block = at[:, o:o + D - i]
-        torch.mul(zs[:, i:i + 1], zt[:, i:], out=block)
-        block.addcmul_(sw, mean_quad[:, i, i:].unsqueeze(-1), value=-1.0)
-        o += D - i
-    torch.addcmul(zs, sw, mean_lin.unsqueeze(-1), value=-1.0, out=at[:, nq:])
     iu, ju = torch.triu_indices(D, D)
+    if k * nq * N <= _GATHER_LIMIT:  # small: two gathers and one product (fewer operations)
+        quad = at[:, :nq]
+        torch.mul(zs[:, iu], zt[:, ju], out=quad)
+        quad.addcmul_(sw, mean_quad[:, iu, ju].unsqueeze(-1), value=-1.0)
+    else:                            # large: row blocks in place (the gathers' copies cost more in cache)
+        o = 0
+        for i in range(D):           # rows sqrt(w) (z_i z_j - mean(z_i z_j)), j >= i
+            block = at[:, o:o + D - i]
+            torch.mul(zs[:, i:i + 1], zt[:, i:], out=block)
+            block.addcmul_(sw, mean_quad[:, i, i:].unsqueeze(-1), value=-1.0)
+            o += D - i
+    torch.addcmul(zs, sw, mean_lin.unsqueeze(-1), value=-1.0, out=at[:, nq:])
     fbar = torch.cat((mean_quad[:, iu, ju], mean_lin), 1)                           # [k, F]
     ybar = (w @ y) / wsum                                                           # [k]
     s = sw.squeeze(1) * (y.unsqueeze(0) - ybar.unsqueeze(1))

@@ -313,3 +313,24 @@ def test_fit_quadratic_keeps_samples_the_bound_does_not_allow_to_drop(monkeypatc
             assert torch.equal(a, b)
         else:
             torch.testing.assert_close(a, b, atol=1e-12 * b.abs().max().item(), rtol=0)
+
+
+@pytest.mark.parametrize("limit", [0, 10**9])
+def test_centred_features_match_their_definition_on_both_construction_paths(monkeypatch, limit):
+    """sqrt(w_n) (f_n - f_bar) with f = [z_i z_j (i <= j, row-major), z_i], written out sample by sample."""
+    import ovis.gmmvi.ng_estimators as ne
+    monkeypatch.setattr(ne, "_GATHER_LIMIT", limit)
+    g = torch.Generator().manual_seed(4)
+    k, D, N = 2, 3, 7
+    zt = torch.randn(k, D, N, generator=g, dtype=torch.float64)
+    y = torch.randn(N, generator=g, dtype=torch.float64)
+    w = torch.rand(k, N, generator=g, dtype=torch.float64)
+    at, s, fbar, ybar, wsum = ne._centred_features(zt, y, w)
+    for c in range(k):
+        feats = torch.stack([torch.cat([torch.stack([zt[c, i, n] * zt[c, j, n] for i in range(D) for j in range(i, D)]),
+                                        zt[c, :, n]]) for n in range(N)])          # [N, F]
+        mean = (w[c, :, None] * feats).sum(0) / w[c].sum()
+        torch.testing.assert_close(fbar[c], mean, rtol=0, atol=1e-13)
+        torch.testing.assert_close(at[c], (w[c, :, None].sqrt() * (feats - mean)).t(), rtol=0, atol=1e-13)
+        torch.testing.assert_close(ybar[c], (w[c] * y).sum() / w[c].sum(), rtol=0, atol=1e-13)
+        torch.testing.assert_close(s[c], w[c].sqrt() * (y - ybar[c]), rtol=0, atol=1e-13)
