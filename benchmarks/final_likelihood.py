@@ -51,7 +51,7 @@ def evaluate_run(path: str, iw: int, max_eval: int, batch_size: int, max_rows: i
     start = time.perf_counter()
     result = evaluate_split(model, test, indices, iw, batch_size, max_rows, torch.device("cpu"))
     seconds = time.perf_counter() - start
-    return {"run": os.path.basename(os.path.normpath(path)), "estimator": config["estimator"], "K": config["iw"],
+    return {"run": os.path.basename(os.path.normpath(path)), "path": os.path.abspath(path), "estimator": config["estimator"], "K": config["iw"],
             "seed": config["seed"], "warmup": config.get("warmup"), "alpha_init": config.get("alpha_init"),
             "step": state["step"], "iw_test": iw, "test_points": int(len(indices)),
             "test_L": result["loss"]["L_k"], "seconds": seconds}
