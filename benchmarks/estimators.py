@@ -210,15 +210,24 @@ def ovis_mc_child(args: argparse.Namespace) -> Dict:
     return {"step": step, "ref": ref, "ratio": step / ref, "path": path, "mem": mem, "n": K + S}
 
 
-def ovis_mc_main(ns: argparse.Namespace) -> None:
-    header = (f"OVIS-MC benchmark, {date.today().isoformat()}, {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} cores (1 thread used), python {platform.python_version()}, load average "
-              f"{os.getloadavg()[0]:.1f} at the start, "
-              f"{'real MNIST' if ns.mnist and os.path.exists(ns.mnist) else 'random binary'} data for the SBN\n")
-    lines = ["| model | y | K | particles per point | bs | step (s) | model (s) | step / model | path | peak MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+def _data_kind(ns: argparse.Namespace) -> str:
+    return "real MNIST" if ns.mnist and os.path.exists(ns.mnist) else "random binary"
+
+
+def _print_header(title: str, details: str, lines: List[str]) -> str:
+    """Print the machine line (date, processor, cores, python, ``details``) and the table's head; return the line."""
+    header = (f"{title}, {date.today().isoformat()}, {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores (1 thread used), python {platform.python_version()}, {details}\n")
     print(header)
     print("\n".join(lines), flush=True)
+    return header
+
+
+def ovis_mc_main(ns: argparse.Namespace) -> None:
+    lines = ["| model | y | K | particles per point | bs | step (s) | model (s) | step / model | path | peak MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    header = _print_header("OVIS-MC benchmark", f"load average {os.getloadavg()[0]:.1f} at the start, "
+                           f"{_data_kind(ns)} data for the SBN", lines)
     for model in ns.models.split(","):
         target, cap = (ns.toy_particles, 1024) if model == "toy" else (ns.sbn_particles, 256)
         for y in [int(v) for v in ns.ys.split(",")]:
@@ -294,13 +303,9 @@ def main() -> None:
         return
     Ks = [5, 50] if ns.quick else [int(k) for k in ns.Ks.split(",")]
     estimators = ns.estimators.split(",")
-    header = (f"Estimator benchmark, {date.today().isoformat()}, {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} cores (1 thread used), python {platform.python_version()}, bs={BS}, "
-              f"{'real MNIST' if ns.mnist and os.path.exists(ns.mnist) else 'random binary'} data\n")
     lines = ["| estimator | model | K | particles | step (s) | model (s) | overhead | peak MB | model MB |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    print(header)
-    print("\n".join(lines), flush=True)
+    header = _print_header("Estimator benchmark", f"bs={BS}, {_data_kind(ns)} data", lines)
     ref_mem: Dict = {}
     nets: List[str] = []
     for K in Ks:
