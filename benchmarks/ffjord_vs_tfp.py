@@ -226,6 +226,7 @@ def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0, weights: 
 
     at = eval_epochs(epochs, eval_every)
     epoch_seconds, steps, losses, curve = [], [], [], []
+    per_epoch = math.ceil(n_train / BATCH)
     for epoch, order in enumerate(batch_order(seed, n_train, epochs), 1):
         for i in range(0, n_train, BATCH):
             if max_steps is not None and len(steps) >= max_steps:
@@ -234,13 +235,12 @@ def run_tfp(epochs: int, seed: int, n_train: int, eval_every: int = 0, weights: 
             losses.append(float(train_step(tf.constant(train[order[i:i + BATCH]]))))
             steps.append(time.perf_counter() - last)
             _progress("tfp", len(steps), steps[-1])
-        else:
-            epoch_seconds.append(sum(steps[-math.ceil(n_train / BATCH):]))
-            if epoch in at:
-                start = time.perf_counter()
-                curve.append((epoch, held_out_nll(), time.perf_counter() - start))
-            continue
-        break
+        if len(steps) < epoch * per_epoch:      # stopped by max_steps within this epoch
+            break
+        epoch_seconds.append(sum(steps[-per_epoch:]))
+        if epoch in at:
+            start = time.perf_counter()
+            curve.append((epoch, held_out_nll(), time.perf_counter() - start))
     nll = curve[-1][1] if curve else None
     return {"side": "tfp", "test_nll": nll, "curve": curve, "epoch_seconds": epoch_seconds, "step_seconds": steps,
             "eval_seconds": curve[-1][2] if curve else None, "losses": losses,

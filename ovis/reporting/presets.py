@@ -211,13 +211,17 @@ def figure_gmm(exp_dir: Path, out: Path, formats: Sequence[str] = ("png", "pdf")
                        title="Gaussian mixture: test posterior error", formats=formats, error=error)
 
 
+# figure 3's panels: the test bound (main), the training bound, the gradients' SNR
+_BOUND_METRICS = ("test:loss/L_k", "train:loss/L_k", "train:grads/snr")
+_BOUND_PIVOTS = ("max:test:loss/L_k", "last:test:loss/L_k", "mean:train:grads/snr")
+
+
 @FIGURES.register("3-left", reserved=("exp_dir", "out"))
 def figure_3_left(exp_dir: Path, out: Path, formats: Sequence[str] = ("png", "pdf"), error: str = "std"
                   ) -> ReportResult:
     """Figure 3, left: VIMCO and OVIS on the IW bound, test L_K against steps per K."""
     return _run_preset(exp_dir, out, select=iw_bound_runs, main="test:loss/L_k",
-                       metrics=["test:loss/L_k", "train:loss/L_k", "train:grads/snr"],
-                       pivots=["max:test:loss/L_k", "last:test:loss/L_k", "mean:train:grads/snr"],
+                       metrics=_BOUND_METRICS, pivots=_BOUND_PIVOTS,
                        title="IW bound: VIMCO vs OVIS", formats=formats, error=error)
 
 
@@ -226,8 +230,7 @@ def figure_3_right(exp_dir: Path, out: Path, formats: Sequence[str] = ("png", "p
                    ) -> ReportResult:
     """Figure 3, right: TVO and OVIS with the Renyi warm-up (IWR bound), test L_K per K."""
     return _run_preset(exp_dir, out, select=iwr_bound_runs, main="test:loss/L_k",
-                       metrics=["test:loss/L_k", "train:loss/L_k", "train:grads/snr"],
-                       pivots=["max:test:loss/L_k", "last:test:loss/L_k", "mean:train:grads/snr"],
+                       metrics=_BOUND_METRICS, pivots=_BOUND_PIVOTS,
                        title="IWR bound (Renyi warm-up): TVO vs OVIS", formats=formats, error=error)
 
 
