@@ -91,15 +91,18 @@ def study_point(estimator_id: str, K: int, model: GaussianToy, x: torch.Tensor, 
                 seed: int = 0, batch_size: Optional[int] = None, max_rows: int = 1 << 18) -> StudyPoint:
     """SNR, variance, DSNR and magnitude of ``samples`` gradients of the inference network at K.
 
-    Estimators with auxiliary particles (``ovis-S{y}``) draw their samples one at a time, the data
-    points in chunks of at most ``max_rows`` particles (the gradient of the mean loss accumulated
-    over the chunks: the same sample, in bounded memory), so that OVIS-MC takes its O(S + K) path
-    (the vectorised pass over samples cannot). The others use the vectorised pass.
+    Estimators with auxiliary particles (``ovis-S{y}``), and any estimator whose ``points * K``
+    particles exceed ``max_rows``, draw their samples one at a time, the data points in chunks of at
+    most ``max_rows`` particles (the gradient of the mean loss accumulated over the chunks: a sample
+    of the same full-batch gradient, in bounded memory). OVIS-MC needs it to take its O(S + K) path
+    (the vectorised pass over samples cannot); for the others it is faster at large K (pathwise IWAE
+    at K = 1000 on 1,024 points: 1.9 s per sample against 4.5 s in one pass over all particles, one
+    thread). Small problems use the vectorised pass over samples.
     """
     Estimator, config = parse_estimator_id(estimator_id)
     estimator = Estimator(mc=1, iw=K, **config)
     start = time.perf_counter()
-    if "auxiliary" in config:
+    if "auxiliary" in config or x.shape[0] * K > max_rows:
         matrix = _chunked_samples(estimator, model, x, samples, seed, max_rows)
     else:
         matrix = gradient_samples(estimator, model, x, mc_samples=samples, key_filter="inference_network",
@@ -139,7 +142,8 @@ def debiased_snr(mean: torch.Tensor, variance: torch.Tensor, samples: int) -> fl
 def _chunked_samples(estimator, model: GaussianToy, x: torch.Tensor, samples: int, seed: int,
                      max_rows: int) -> torch.Tensor:
     """``[M, P]`` gradients of the inference network, one sample at a time, over chunks of data points."""
-    K, S = estimator.particles(estimator.config)
+    particles = getattr(estimator, "particles", None)
+    K, S = particles(estimator.config) if particles is not None else (estimator.config["iw"], 0)
     chunk = max(1, max_rows // (K + S))
     params = [p for _, p in select_parameters(model, "inference_network")]
     n = x.shape[0]
