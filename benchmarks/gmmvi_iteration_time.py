@@ -70,11 +70,16 @@ def main():
             f"it {j}: {x['wall']:.2f} s wall / {x['cpu']:.2f} s CPU ({x['samples']} samples)"
             for j, x in enumerate(r["rows"])), flush=True)
     print(f"load average after: {os.getloadavg()}")
+    import statistics
     for v in "ON":
         if results[v]:
             last = [r["rows"][-1] for r, _ in results[v]]
+            med = [(statistics.median(x["wall"] for x in r["rows"]), statistics.median(x["cpu"] for x in r["rows"]))
+                   for r, _ in results[v]]
             print(f"{'old' if v == 'O' else 'new'}: last iteration, best of {len(last)}: "
-                  f"{min(x['wall'] for x in last):.2f} s wall, {min(x['cpu'] for x in last):.2f} s CPU")
+                  f"{min(x['wall'] for x in last):.4f} s wall, {min(x['cpu'] for x in last):.4f} s CPU; "
+                  f"median over the iterations, best of {len(med)}: {min(m[0] for m in med):.4f} s wall, "
+                  f"{min(m[1] for m in med):.4f} s CPU")
     if results["O"] and results["N"]:
         a, b = torch.load(results["O"][0][1]), torch.load(results["N"][0][1])
         for k in a:
