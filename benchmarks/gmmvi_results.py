@@ -113,7 +113,10 @@ def report(args):
             if target in GAP_TARGETS:
                 ax.set_yscale("log")
             else:
+                if target in PUBLISHED:                                   # the published band shown too
+                    lo = min(lo, PUBLISHED[target][0])
                 ax.set_ylim(lo - 0.1, max(lo + 1.5, max(y[-1] for _, y in cs) + 0.5))   # every final value shown
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
         fig.tight_layout()
