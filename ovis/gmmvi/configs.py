@@ -93,7 +93,7 @@ EXPERIMENTS: Dict[str, dict] = {
                                                  "use_own_batch_per_sample": True}, _LR_INIT, 20),
     "gmm20": _exp("GMM", {"num_dimensions": 20},
                   {"num_initial_components": 1, "prior_scale": 31.63, "initial_cov": 1000.0}, 100),
-    "stm20": _exp("STM", {"num_dimensions": 20, "harder_setting": False},
+    "stm20": _exp("STM", {"num_dimensions": 20, "harder_setting": False, "use_matlab_target": False},
                   {"num_initial_components": 20, "prior_scale": 100.0, "initial_cov": 300.0}, 1000),
     "planar_robot_4": _exp("PlanarRobot4", {},
                            {"num_initial_components": 300, "prior_scale": [1.0] + [0.2] * 9,

@@ -33,43 +33,88 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-__all__ = ["GaussianMixture", "gaussian_log_densities", "HISTORY_SENTINEL"]
+__all__ = ["GaussianMixture", "gaussian_log_densities", "weighted_logsumexp", "BLOCK_NUMBERS", "HISTORY_SENTINEL"]
 
 #: value of an empty slot of the reward/weight histories (the float32 minimum, as in the framework)
 HISTORY_SENTINEL = -3.4028234663852886e38
 LOG_2PI = math.log(2.0 * math.pi)
+#: numbers per block of the blocked per-pair computations (small enough to stay in the CPU cache)
+BLOCK_NUMBERS = 1 << 18
+#: numbers per block of sample rows in the products over components (``[rows, D, D]``)
+ROW_BLOCK_NUMBERS = 1 << 22
+#: at most this many numbers ``K N D`` are kept as ``Sigma_k^{-1} (x_n - mu_k)`` for all pairs at once
+PAIR_NUMBERS_MAX = 1 << 24
+
+
+def weighted_logsumexp(log_densities: Tensor, log_weights: Tensor) -> Tensor:
+    """``log sum_k exp(log_densities[k, n] + log_weights[k])``, computed in blocks of columns that stay in the
+    CPU cache (the same numbers as one ``torch.logsumexp`` over the whole array).
+
+    Arguments:
+        log_densities: ``[K, N]``.
+        log_weights: ``[K]``.
+
+    Returns:
+        ``[N]``.
+    """
+    K, N = log_densities.shape
+    lw = log_weights.unsqueeze(1)
+    cols = max(64, BLOCK_NUMBERS // max(1, K))
+    if cols >= N:
+        return torch.logsumexp(log_densities + lw, 0)
+    out = log_densities.new_empty(N)
+    for j in range(0, N, cols):
+        out[j:j + cols] = torch.logsumexp(log_densities[:, j:j + cols] + lw, 0)
+    return out
 
 
 def gaussian_log_densities(x: Tensor, means: Tensor, chols: Tensor, chunk: int = 0) -> Tensor:
     """Log-densities of each sample under each Gaussian.
 
+    Full covariances: ``z = L_k^{-1} x_n - L_k^{-1} mu_k`` for a block of components at once by one matrix
+    product ``x_block @ [L_1^{-T} ... L_k^{-T}]``, in blocks of samples and components of about 2^18
+    numbers (:data:`BLOCK_NUMBERS`, they stay in the CPU cache), written into the preallocated ``[K, N]`` result.
+
     Arguments:
         x: samples, ``[N, D]``.
         means: ``[K, D]``.
         chols: lower Cholesky factors ``[K, D, D]`` or standard deviations ``[K, D]`` (diagonal).
-        chunk: components per chunk (0: chosen so a chunk holds about 2^24 numbers).
+        chunk: components per chunk (0: chosen automatically; the result does not depend on it).
 
     Returns:
         ``[K, N]``, ``log N(x_n; mu_k, L_k L_k^T)``.
     """
     K, D = means.shape
     N = x.shape[0]
-    diagonal = chols.dim() == 2
-    if chunk <= 0:
-        chunk = max(1, (1 << 24) // max(1, N * D))
-    out = []
-    xt = x.T                                                                   # [D, N]
-    for s in range(0, K, chunk):
-        m, L = means[s:s + chunk], chols[s:s + chunk]
-        if diagonal:
+    if K == 0 or N == 0:
+        return x.new_zeros(K, N)
+    if chols.dim() == 2:                                                       # diagonal
+        if chunk <= 0:
+            chunk = max(1, (1 << 24) // max(1, N * D))
+        out = []
+        xt = x.T                                                               # [D, N]
+        for s in range(0, K, chunk):
+            m, L = means[s:s + chunk], chols[s:s + chunk]
             z = (xt.unsqueeze(0) - m.unsqueeze(-1)) / L.unsqueeze(-1)           # [k, D, N]
-            logdet = L.log().sum(-1)
-        else:
-            Linv = torch.linalg.solve_triangular(L, torch.eye(D, dtype=x.dtype).expand_as(L), upper=False)
-            z = Linv @ xt - Linv @ m.unsqueeze(-1)                             # [k, D, N]
-            logdet = torch.diagonal(L, dim1=-2, dim2=-1).log().sum(-1)
-        out.append(-0.5 * (z * z).sum(1) - (logdet + 0.5 * D * LOG_2PI).unsqueeze(1))
-    return torch.cat(out, 0) if out else x.new_zeros(0, N)
+            out.append(-0.5 * (z * z).sum(1) - (L.log().sum(-1) + 0.5 * D * LOG_2PI).unsqueeze(1))
+        return torch.cat(out, 0)
+    Linv = torch.linalg.solve_triangular(chols, torch.eye(D, dtype=x.dtype).expand_as(chols), upper=False)
+    b = (Linv @ means.unsqueeze(-1)).squeeze(-1)                               # [K, D], L^{-1} mu
+    const = torch.diagonal(chols, dim1=-2, dim2=-1).log().sum(-1) + 0.5 * D * LOG_2PI      # [K]
+    kc = chunk if chunk > 0 else max(1, min(K, BLOCK_NUMBERS // (D * 256)))
+    ns = max(1, BLOCK_NUMBERS // (kc * D))
+    out = x.new_empty(K, N)
+    for s in range(0, K, kc):
+        k = min(kc, K - s)
+        Wt = Linv[s:s + k].reshape(k * D, D).T                                 # [D, k D]
+        bk = b[s:s + k].reshape(k * D)
+        o = out[s:s + k]
+        for j in range(0, N, ns):
+            z = x[j:j + ns] @ Wt                                               # [n, k D]
+            z.sub_(bk).square_()
+            o[:, j:j + ns] = z.view(-1, k, D).sum(-1).T
+        o.mul_(-0.5).sub_(const[s:s + k].unsqueeze(1))
+    return out
 
 
 def _per_dimension(value: Union[float, Sequence[float], Tensor], D: int, dtype: torch.dtype) -> Tensor:
@@ -223,7 +268,7 @@ class GaussianMixture:
     def log_densities_also_individual(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """``(log q(x) [N], log q(x|k) [K, N])``."""
         comp = self.component_log_densities(x)
-        return torch.logsumexp(comp + self.log_weights.unsqueeze(1), 0), comp
+        return weighted_logsumexp(comp, self.log_weights), comp
 
     def log_density(self, x: Tensor) -> Tensor:
         """``[N]``, ``log q(x)``."""
@@ -238,16 +283,24 @@ class GaussianMixture:
         logq, comp = self.log_densities_also_individual(x)
         resp = (comp + self.log_weights.unsqueeze(1) - logq).exp()          # [K, N]
         K, N, D = self.num_components, x.shape[0], self.num_dimensions
-        chunk = max(1, (1 << 24) // max(1, N * D))
-        keep = return_precision_times_diffs and chunk >= K
-        grad, pds = torch.zeros_like(x), None
-        for s in range(0, K, chunk):
-            pd = self.precision_times_diffs(x, s, s + chunk)
-            grad = grad - torch.einsum("kn,knd->nd", resp[s:s + chunk], pd)
-            if keep:
-                pds = pd
+        if return_precision_times_diffs and K * N * D <= PAIR_NUMBERS_MAX:
+            pds = self.precision_times_diffs(x)                               # [K, N, D]
+            return logq, -torch.einsum("kn,knd->nd", resp, pds), comp, pds
+        # sum_k r_kn P_k (x_n - mu_k) = (sum_k r_kn P_k) x_n - sum_k r_kn P_k mu_k: two matrix products over the
+        # components, in blocks of samples ([N, K, D] is never formed)
+        P = self.precisions()
+        Pm = self.means * P if self.diagonal else (P @ self.means.unsqueeze(-1)).squeeze(-1)      # [K, D]
+        grad = resp.T @ Pm                                                     # [N, D]
+        if self.diagonal:
+            grad -= x * (resp.T @ P)
+        else:
+            Pf = P.reshape(K, D * D)
+            rows = max(1, ROW_BLOCK_NUMBERS // (D * D))
+            for n0 in range(0, N, rows):
+                R = (resp[:, n0:n0 + rows].T @ Pf).view(-1, D, D)                 # [n, D, D]
+                grad[n0:n0 + rows] -= (R @ x[n0:n0 + rows].unsqueeze(-1)).squeeze(-1)
         if return_precision_times_diffs:
-            return logq, grad, comp, pds
+            return logq, grad, comp, None
         return logq, grad, comp
 
     def marginal_log_density(self, x: Tensor, dim: int) -> Tensor:

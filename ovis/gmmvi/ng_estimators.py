@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from .choices import NG_ESTIMATORS, Stateful
+from . import mixture
 from .mixture import GaussianMixture
 
 __all__ = ["NgEstimator", "SteinNgEstimator", "MoreNgEstimator", "importance_weights", "fit_quadratic"]
@@ -105,17 +106,24 @@ class SteinNgEstimator(NgEstimator):
         W = self._weights(comp, background, relative_mapping)                   # [K, N]
         expected_grad = W @ g
         K, N, D = q.num_components, samples.shape[0], q.num_dimensions
-        chunk = K if pds is not None else max(1, (1 << 24) // max(1, N * D))
-        hess = []
-        for s in range(0, K, chunk):
-            pd = pds if pds is not None else q.precision_times_diffs(samples, s, s + chunk)   # [k, N, D]
-            wg = W[s:s + chunk].unsqueeze(-1) * g                                # [k, N, D]
+        if pds is not None:                                                      # small: all at once
+            wg = W.unsqueeze(-1) * g                                             # [K, N, D]
             if q.diagonal:
-                hess.append((wg * pd).sum(1))
-            else:
-                h = wg.transpose(1, 2) @ pd                                      # sum_n w g (P (x - mu))^T
-                hess.append(0.5 * (h + h.transpose(1, 2)))
-        return -torch.cat(hess, 0), -expected_grad
+                return -(wg * pds).sum(1), -expected_grad
+            h = wg.transpose(1, 2) @ pds                                         # sum_n w g (P (x - mu))^T
+            return -0.5 * (h + h.transpose(1, 2)), -expected_grad
+        # sum_n w_kn g_n (P_k (x_n - mu_k))^T = (sum_n w_kn g_n x_n^T - (sum_n w_kn g_n) mu_k^T) P_k: one matrix
+        # product over the samples, in blocks of samples ([K, N, D] is never formed)
+        P = q.precisions()
+        if q.diagonal:
+            return -(W @ (g * samples) - expected_grad * q.means) * P, -expected_grad
+        A = -expected_grad.unsqueeze(-1) * q.means.unsqueeze(1)                 # [K, D, D]
+        rows = max(1, mixture.ROW_BLOCK_NUMBERS // (D * D))
+        for n0 in range(0, N, rows):
+            gx = g[n0:n0 + rows].unsqueeze(-1) * samples[n0:n0 + rows].unsqueeze(1)          # [n, D, D]
+            A += (W[:, n0:n0 + rows] @ gx.reshape(-1, D * D)).view(K, D, D)
+        h = A @ P
+        return -0.5 * (h + h.transpose(1, 2)), -expected_grad
 
 
 def _mv(at: Tensor, v: Tensor) -> Tensor:

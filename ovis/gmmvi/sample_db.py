@@ -25,7 +25,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .mixture import gaussian_log_densities
+from .mixture import gaussian_log_densities, weighted_logsumexp
 
 __all__ = ["SampleDB"]
 
@@ -67,7 +67,7 @@ class SampleDB:
         self._last_window: Optional[Tuple[int, int, int, Tensor]] = None
 
     #: the log-density cache holds at most this many numbers (beyond it, nothing is cached)
-    max_cache_numbers = 1 << 25
+    max_cache_numbers = 1 << 27
 
     samples = property(lambda self: self._buf["samples"][:self._n])
     target_lnpdfs = property(lambda self: self._buf["target_lnpdfs"][:self._n])
@@ -134,8 +134,7 @@ class SampleDB:
     def evaluate_background(log_weights: Tensor, means: Tensor, chols: Tensor, samples: Tensor) -> Tensor:
         """``[N]``, the log-density of the mixture ``(log_weights [M], means, chols)`` at ``samples``
         (in chunks of components, for many components)."""
-        comp = gaussian_log_densities(samples, means, chols)
-        return torch.logsumexp(comp + log_weights.unsqueeze(1), 0)
+        return weighted_logsumexp(gaussian_log_densities(samples, means, chols), log_weights)
 
     def _log_density_block(self, g0: int, g1: int, s0: int, s1: int) -> Tensor:
         """``[g1 - g0, s1 - s0]``, log-densities of stored samples ``s0:s1`` under stored Gaussians ``g0:g1``,
@@ -191,11 +190,12 @@ class SampleDB:
             self._cache = (lo_g, lo_s, block)
             window = block[g0 - lo_g:, start - lo_s:]                             # Gaussians g0.., these samples
             self._last_window = (g0, self._m, self._n, window)
-            comp = window[active - g0]
+            contiguous = int(active[-1]) - g0 + 1 == active.shape[0]           # every Gaussian of the window
+            comp = window[:active.shape[0]] if contiguous else window[active - g0]
         else:
             self._cache = None
             comp = gaussian_log_densities(samples, self.means[active], self.chols[active])
-        background = torch.logsumexp(comp + log_w.unsqueeze(1), 0)
+        background = weighted_logsumexp(comp, log_w)
         return background, samples, mapping, self.target_lnpdfs[start:], self.target_grads[start:]
 
     def newest_gaussians_log_densities(self, k: int) -> Optional[Tensor]:

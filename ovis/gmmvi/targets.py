@@ -391,6 +391,8 @@ def make_target(name: str, **options) -> Target:
     """
     name = ENVIRONMENT_NAMES.get(name, name)
     options = dict(options)
-    if name == "stm20":
-        options.pop("use_matlab_target", None)
+    if name == "stm20" and options.pop("use_matlab_target", False):
+        raise ValueError("use_matlab_target=True needs the framework's Matlab files of iBayes-GMM's target "
+                         "(not shipped with PyPI gmmvi 1.1); use use_matlab_target=False (the target drawn "
+                         "by make_stm)")
     return TARGETS.build(name, **options)

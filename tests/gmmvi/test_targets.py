@@ -148,3 +148,12 @@ def test_as_target_wraps_callables():
     torch.testing.assert_close(g, -2 * torch.ones(2, 3, dtype=torch.float64))
     with pytest.raises(TypeError, match="callable"):
         as_target(3.0, 3)
+
+
+def test_stm20_use_matlab_target_false_is_accepted_and_true_is_an_error():
+    from ovis.gmmvi.configs import default_experiment_config
+    env = default_experiment_config("stm20")["environment_config"]
+    assert env["use_matlab_target"] is False
+    assert make_target("STM", **env).num_dimensions == 20
+    with pytest.raises(ValueError, match="use_matlab_target"):
+        make_target("STM", **{**env, "use_matlab_target": True})
