@@ -24,7 +24,6 @@ import copy
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +37,9 @@ sys.path.insert(0, str(ROOT))
 from ovis.gmmvi import GMMVI, default_config, merge  # noqa: E402
 from ovis.gmmvi.ng_estimators import MoreNgEstimator, SteinNgEstimator  # noqa: E402
 from ovis.gmmvi.targets import make_target  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gmmvi_vs_tf import run_one, tf_available  # noqa: E402
 
 TF_SCRIPT = r'''
 import os, sys, json
@@ -85,16 +87,12 @@ def neg_elbo_after(make, state, R, g, stepsizes, n=20000):
 
 
 def tf_side(python, arrays):
+    """The TF original's estimate and update of one state (``TF_SCRIPT`` in ``python``), by the runner of
+    ``gmmvi_vs_tf.py``."""
     with tempfile.TemporaryDirectory() as tmp:
-        np.savez(os.path.join(tmp, "s.npz"), **arrays)
-        script = os.path.join(tmp, "tf.py")
-        Path(script).write_text(TF_SCRIPT)
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        r = subprocess.run([python, script, os.path.join(tmp, "s.npz")], capture_output=True, text=True, env=env)
-    for line in r.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return {k: np.asarray(v) for k, v in json.loads(line[7:]).items()}
-    raise RuntimeError(f"TF side failed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
+        path = os.path.join(tmp, "s.npz")
+        np.savez(path, **arrays)
+        return {k: np.asarray(v) for k, v in run_one(python, TF_SCRIPT, [path]).items()}
 
 
 def analyse(make, state, target, args, use_tf):
@@ -183,8 +181,7 @@ def main():
     torch.set_num_threads(1)
     cfg = merge(default_config("ZAMTRUX", "breast_cancer"), {"seed": args.seed})
     target = make_target(cfg["environment_name"], data_path=args.data_path, seed=args.seed)
-    use_tf = Path(args.tf_python).exists() and subprocess.run(
-        [args.tf_python, "-c", "import gmmvi, tensorflow"], capture_output=True).returncode == 0
+    use_tf = tf_available(args.tf_python)
     print(f"TF side: {'yes' if use_tf else 'skipped (no gmmvi at ' + args.tf_python + ')'}")
 
     def make(state):
