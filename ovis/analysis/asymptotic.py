@@ -96,8 +96,8 @@ def study_point(estimator_id: str, K: int, model: GaussianToy, x: torch.Tensor, 
     most ``max_rows`` particles (the gradient of the mean loss accumulated over the chunks: a sample
     of the same full-batch gradient, in bounded memory). OVIS-MC needs it to take its O(S + K) path
     (the vectorised pass over samples cannot); for the others it is faster at large K (pathwise IWAE
-    at K = 1000 on 1,024 points: 1.9 s per sample against 4.5 s in one pass over all particles, one
-    thread). Small problems use the vectorised pass over samples.
+    at K = 1000 on 1,024 points: about 2x, measured in docs/RESULTS.md, figure 1). Small problems use
+    the vectorised pass over samples.
     """
     Estimator, config = parse_estimator_id(estimator_id)
     estimator = Estimator(mc=1, iw=K, **config)
