@@ -51,6 +51,7 @@ from .naming import estimator_color, estimator_label, estimator_sort_key, metric
 from .runs import read_experiment
 
 __all__ = ["FIGURES", "make_figure", "iw_bound_runs", "iwr_bound_runs", "read_study_points", "study_slopes",
+           "VARIANT_KEYS", "variant_keys",
            "plot_by_k", "plot_study"]
 
 logger = logging.getLogger("ovis.reporting")
@@ -101,6 +102,43 @@ def _all_runs(run_id: str, config: Dict[str, Any]) -> bool:
     return True
 
 
+#: run.py flags that make two runs of the same estimator and K different configurations (the
+#: Gaussian VAE sweep trains ``ovis-gamma1`` both at ``--alpha 0.7`` and with the warm-up)
+VARIANT_KEYS = ("alpha", "warmup")
+
+
+def variant_keys(configs: pd.DataFrame, keys: Sequence[str]) -> List[str]:
+    """The :data:`VARIANT_KEYS` that take more than one value among runs sharing ``keys``.
+
+    A preset groups its runs by ``keys`` (data set, estimator, K) and averages each group as seeds;
+    a flag that differs inside a group would mix two configurations into one curve, so it is added
+    to the grouping instead.
+    """
+    base = [k for k in keys if k in configs.columns]
+    extra = []
+    for key in VARIANT_KEYS:
+        if key not in configs.columns or configs.empty:
+            continue
+        values = configs[key].astype(str)
+        counts = values.groupby([configs[k].astype(str) for k in base]).nunique() if base else values.nunique()
+        if int(np.max(counts)) > 1:
+            extra.append(key)
+    return extra
+
+
+def _variant_text(key: str, value: Any) -> str:
+    """``alpha=0.7`` -> ``α=0.7``; ``warmup=0`` -> ``no warm-up``; ``warmup=250`` -> ``warm-up 250``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return f"{key}={value}"
+    if key == "alpha":
+        return f"α={number:g}"
+    if key == "warmup":
+        return "no warm-up" if number == 0 else f"warm-up {number:g}"
+    return f"{key}={number:g}"
+
+
 # ------------------------------------------------------------------------------------------ figure by K
 def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str = "",
               particles: Optional[Dict[str, int]] = None):
@@ -123,20 +161,24 @@ def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str =
         panels = [(d, k) for d in datasets for k in ks]
         nrows, ncols = grid(len(panels), max_cols=len(ks) if len(ks) <= 4 else 3)
         fig, axes = new_figure(nrows, ncols)
-        estimators = sorted(df["estimator"].unique(), key=estimator_sort_key)
+        extra = [c for c in VARIANT_KEYS if c in df.columns]
+        lines = _lines(df, extra)
         log = metric.partition(":")[2].startswith("grads/") and bool((df["mean"] > 0).all())
         for ax, (dataset, k) in zip(axes.flat, panels):
             panel = df[df[X_KEY] == k]
             if dataset:
                 panel = panel[panel["dataset"].astype(str) == dataset]
-            for estimator in estimators:
-                rows = panel[panel["estimator"] == estimator].sort_values("step")
+            for estimator, values, label, style in lines:
+                mask = panel["estimator"] == estimator
+                for key, value in zip(extra, values):
+                    mask &= panel[key].astype(str) == value
+                rows = panel[mask].sort_values("step")
                 if rows.empty:
                     continue
                 x, y, err = (rows[c].to_numpy(float) for c in ("step", "mean", "err"))
                 color = estimator_color(estimator)
-                ax.plot(x, y, color=color, linewidth=1.4, marker="o" if len(x) <= 12 else None, markersize=3,
-                        label=estimator_label(estimator))
+                ax.plot(x, y, color=color, linewidth=1.4, linestyle=style, marker="o" if len(x) <= 12 else None,
+                        markersize=3, label=label)
                 if np.isfinite(err).any():
                     ax.fill_between(x, y - err, y + err, color=color, alpha=0.15, linewidth=0)
             if log:
@@ -157,6 +199,26 @@ def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str =
         caption = f"mean over seeds, band: {'std' if error == 'std' else 'sem'}"
         fig.suptitle(f"{title} ({caption})" if title else caption)
     return fig
+
+
+_STYLES = ("-", "--", ":", "-.")
+
+
+def _lines(df: pd.DataFrame, extra: Sequence[str]) -> List[Tuple[str, Tuple[str, ...], str, str]]:
+    """``(estimator, values of extra, label, line style)`` per line of :func:`plot_by_k`, in the
+    estimators' order; an estimator with several variants gets them in its label and one line
+    style per variant (its color stays the estimator's)."""
+    out = []
+    for estimator in sorted(df["estimator"].unique(), key=estimator_sort_key):
+        part = df[df["estimator"] == estimator]
+        variants = sorted({tuple(str(v) for v in row) for row in part[list(extra)].itertuples(index=False)}) \
+            if extra else [()]
+        for i, values in enumerate(variants):
+            label = estimator_label(estimator)
+            if len(variants) > 1:
+                label += ", " + ", ".join(_variant_text(key, value) for key, value in zip(extra, values))
+            out.append((estimator, values, label, _STYLES[i % len(_STYLES)]))
+    return out
 
 
 def _zoom_past_start(ax, panel: pd.DataFrame) -> None:
@@ -180,7 +242,9 @@ def _run_preset(exp_dir: Path, out: Path, *, select: Select, main: str, metrics:
     # the main metric is required (its absence is reported); the others are drawn where logged
     logged = set()
     if Path(exp_dir).is_dir():
-        logged = set(read_experiment(exp_dir, select=select).metric_names)
+        selected = read_experiment(exp_dir, select=select)
+        logged = set(selected.metric_names)
+        keys = [*keys, *variant_keys(selected.configs, keys)]
     keep = lambda metric: metric == main or metric in logged  # noqa: E731
     specs = [parse_pivot(p) for p in pivots]
     cfg = ReportConfig(exp_dir=Path(exp_dir), out=Path(out), keys=list(keys), metrics=[m for m in metrics if keep(m)],

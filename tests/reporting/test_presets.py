@@ -111,6 +111,54 @@ def test_gmm_and_budget_presets(tmp_path):
         any((tmp_path / "out-budget" / "pivot").glob("*.png"))
 
 
+def test_figure_3_right_keeps_two_configurations_of_one_estimator_apart(tmp_path):
+    """The Gaussian-VAE sweep trains ovis-gamma1 at alpha = 0.7 and with the warm-up: two curves, not
+    one average of both; TVO, with one configuration, keeps its plain label."""
+    from ovis.reporting.aggregate import curves
+    from ovis.reporting.presets import plot_by_k
+
+    exp = tmp_path / "vae"
+    offsets = {("ovis-gamma1", 0.7, 0): 2.0, ("ovis-gamma1", 0.0, 250): 5.0, ("tvo-part5-config2", 0.0, 0): 0.0}
+    for (estimator, alpha, warmup), offset in offsets.items():
+        for iw in (5, 10):
+            for seed in (1, 2):
+                rows = [{"step": s, "split": "test", "loss/L_k": -100.0 + offset + iw / 10 + seed / 100 + s / 100}
+                        for s in STEPS]
+                write_run(exp, f"{estimator}-a{alpha}-w{warmup}-K{iw}-s{seed}",
+                          {"dataset": "mnist", "estimator": estimator, "iw": iw, "seed": seed, "alpha": alpha,
+                           "warmup": warmup}, rows)
+    result = make_figure("3-right", exp, tmp_path / "out", formats=("png",))
+    assert result.ok, result.notes
+    table = result.table
+    assert {"alpha", "warmup"} <= set(table.columns)
+    assert len(table) == 6  # 3 configurations x 2 K
+    for (estimator, alpha, warmup), offset in offsets.items():
+        for iw in (5, 10):
+            row = table[(table["estimator"] == estimator) & (table["iw"].astype(int) == iw)
+                        & (table["alpha"].astype(float) == alpha) & (table["warmup"].astype(int) == warmup)]
+            assert len(row) == 1
+            expected = np.mean([-100.0 + offset + iw / 10 + seed / 100 + STEPS[-1] / 100 for seed in (1, 2)])
+            assert row["max:test:loss/L_k mean"].iloc[0] == pytest.approx(expected)
+    df = curves(result.experiment, "test:loss/L_k", ["dataset", "estimator", "iw", "alpha", "warmup"])
+    figure = plot_by_k(df, "test:loss/L_k")
+    labels = sorted(t.get_text() for t in figure.legends[0].get_texts())
+    assert labels == sorted(["OVIS-~ (γ=1), α=0, warm-up 250", "OVIS-~ (γ=1), α=0.7, no warm-up",
+                             "TVO (5 partitions, config2)"])
+
+
+def test_variant_keys_only_where_a_group_mixes_values():
+    import pandas as pd
+
+    from ovis.reporting.presets import variant_keys
+
+    configs = pd.DataFrame({"dataset": ["d"] * 4, "estimator": ["a", "a", "b", "b"], "iw": [5, 5, 5, 5],
+                            "alpha": [0.0, 0.7, 0.5, 0.5], "warmup": [0, 0, 0, 0]})
+    assert variant_keys(configs, ["dataset", "estimator", "iw"]) == ["alpha"]
+    configs["alpha"] = [0.0, 0.0, 0.5, 0.5]  # differs between estimators only: not a variant
+    assert variant_keys(configs, ["dataset", "estimator", "iw"]) == []
+    assert variant_keys(configs.drop(columns=["alpha", "warmup"]), ["dataset", "estimator", "iw"]) == []
+
+
 def test_a_preset_without_its_metric_says_so(tmp_path):
     exp = tmp_path / "e"
     write_run(exp, "r", {"dataset": "d", "estimator": "vimco-arithmetic", "iw": 5, "seed": 1, "warmup": 0},
