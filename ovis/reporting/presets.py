@@ -112,7 +112,8 @@ def variant_keys(configs: pd.DataFrame, keys: Sequence[str]) -> List[str]:
 
     A preset groups its runs by ``keys`` (data set, estimator, K) and averages each group as seeds;
     a flag that differs inside a group would mix two configurations into one curve, so it is added
-    to the grouping instead.
+    to the grouping instead. ``alpha`` is also added where it differs between groups (e.g. OVIS at
+    alpha = 0.7 next to pathwise IWAE at 0), so that the figure can say which bound each line trains.
     """
     base = [k for k in keys if k in configs.columns]
     extra = []
@@ -121,7 +122,7 @@ def variant_keys(configs: pd.DataFrame, keys: Sequence[str]) -> List[str]:
             continue
         values = configs[key].astype(str)
         counts = values.groupby([configs[k].astype(str) for k in base]).nunique() if base else values.nunique()
-        if int(np.max(counts)) > 1:
+        if int(np.max(counts)) > 1 or (key == "alpha" and values.nunique() > 1):
             extra.append(key)
     return extra
 
@@ -207,7 +208,8 @@ _STYLES = ("-", "--", ":", "-.")
 def _lines(df: pd.DataFrame, extra: Sequence[str]) -> List[Tuple[str, Tuple[str, ...], str, str]]:
     """``(estimator, values of extra, label, line style)`` per line of :func:`plot_by_k`, in the
     estimators' order; an estimator with several variants gets them in its label and one line
-    style per variant (its color stays the estimator's)."""
+    style per variant (its color stays the estimator's); one with a single variant shows only a
+    nonzero alpha (the Rényi bound it trains)."""
     out = []
     for estimator in sorted(df["estimator"].unique(), key=estimator_sort_key):
         part = df[df["estimator"] == estimator]
@@ -217,8 +219,17 @@ def _lines(df: pd.DataFrame, extra: Sequence[str]) -> List[Tuple[str, Tuple[str,
             label = estimator_label(estimator)
             if len(variants) > 1:
                 label += ", " + ", ".join(_variant_text(key, value) for key, value in zip(extra, values))
+            elif "alpha" in extra and _nonzero(values[list(extra).index("alpha")]):
+                label += ", " + _variant_text("alpha", values[list(extra).index("alpha")])
             out.append((estimator, values, label, _STYLES[i % len(_STYLES)]))
     return out
+
+
+def _nonzero(value: str) -> bool:
+    try:
+        return float(value) != 0.0
+    except ValueError:
+        return value not in ("", "nan", "None")
 
 
 def _zoom_past_start(ax, panel: pd.DataFrame) -> None:

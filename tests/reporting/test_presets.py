@@ -154,9 +154,31 @@ def test_variant_keys_only_where_a_group_mixes_values():
     configs = pd.DataFrame({"dataset": ["d"] * 4, "estimator": ["a", "a", "b", "b"], "iw": [5, 5, 5, 5],
                             "alpha": [0.0, 0.7, 0.5, 0.5], "warmup": [0, 0, 0, 0]})
     assert variant_keys(configs, ["dataset", "estimator", "iw"]) == ["alpha"]
-    configs["alpha"] = [0.0, 0.0, 0.5, 0.5]  # differs between estimators only: not a variant
+    configs["warmup"] = [0, 0, 10, 10]  # warm-up differing between estimators only: not a variant
+    configs["alpha"] = [0.0, 0.0, 0.0, 0.0]
     assert variant_keys(configs, ["dataset", "estimator", "iw"]) == []
+    configs["alpha"] = [0.0, 0.0, 0.5, 0.5]  # alpha differing between estimators: kept for the labels
+    assert variant_keys(configs, ["dataset", "estimator", "iw"]) == ["alpha"]
     assert variant_keys(configs.drop(columns=["alpha", "warmup"]), ["dataset", "estimator", "iw"]) == []
+
+
+def test_budget_figure_labels_say_which_lines_train_a_renyi_bound(tmp_path):
+    """The VAE budget sweep trains OVIS at alpha = 0.7 and pathwise IWAE at 0: the OVIS labels say so."""
+    from ovis.reporting.aggregate import curves
+    from ovis.reporting.presets import plot_by_k
+
+    exp = tmp_path / "budget"
+    for estimator, alpha in (("pathwise-iwae", 0.0), ("ovis-gamma1", 0.7), ("ovis-S0.2", 0.7)):
+        for iw in (5, 10):
+            rows = [{"step": s, "split": "test", "loss/L_k": -100.0 + iw + s / 100} for s in STEPS]
+            write_run(exp, f"{estimator}-K{iw}", {"dataset": "mnist", "estimator": estimator, "iw": iw, "seed": 1,
+                                                  "alpha": alpha, "warmup": 0}, rows)
+    result = make_figure("budget", exp, tmp_path / "out", formats=("png",))
+    assert result.ok, result.notes
+    assert "alpha" in result.table.columns and "warmup" not in result.table.columns
+    df = curves(result.experiment, "test:loss/L_k", ["dataset", "estimator", "iw", "alpha"])
+    labels = sorted(t.get_text() for t in plot_by_k(df, "test:loss/L_k").legends[0].get_texts())
+    assert labels == sorted(["IWAE (pathwise)", "OVIS-~ (γ=1), α=0.7", "OVIS-MC (S=0.2K, taken from K), α=0.7"])
 
 
 def test_a_preset_without_its_metric_says_so(tmp_path):
