@@ -185,7 +185,7 @@ def metric_label(metric: str, aggregation: Optional[str] = None,
     return label
 
 
-_KEYS = {"iw": "K", "mc": "M", "dataset": "data", "seed": "seed", "lr": "lr", "model": "model"}
+_KEYS = {"iw": "K", "mc": "M", "dataset": "data", "seed": "seed", "lr": "lr", "model": "model", "alpha": "α"}
 
 
 def key_label(key: str) -> str:

@@ -44,10 +44,10 @@ from ..registry import Registry
 from ..runs import atomic_write
 from .aggregate import PivotSpec, curves, group_records, parse_pivot
 from .figures import save_figure
-from .layout import RC, X_KEY, grid, hide_unused, log_y, new_figure, set_ylabel, steps_axis
+from .layout import LINESTYLES, RC, X_KEY, grid, hide_unused, log_y, new_figure, set_ylabel, steps_axis
 from .make import ReportConfig, ReportResult, make_report
 from .make import _particles as particles_of
-from .naming import estimator_color, estimator_label, estimator_sort_key, metric_label
+from .naming import estimator_color, estimator_label, estimator_sort_key, format_value, key_label, metric_label
 from .runs import read_experiment
 
 __all__ = ["FIGURES", "make_figure", "iw_bound_runs", "iwr_bound_runs", "read_study_points", "study_slopes",
@@ -127,17 +127,20 @@ def variant_keys(configs: pd.DataFrame, keys: Sequence[str]) -> List[str]:
     return extra
 
 
+def _as_number(value: Any) -> Any:
+    """``'0.7'`` -> ``0.7``; a value that is not a number unchanged."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def _variant_text(key: str, value: Any) -> str:
     """``alpha=0.7`` -> ``α=0.7``; ``warmup=0`` -> ``no warm-up``; ``warmup=250`` -> ``warm-up 250``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return f"{key}={value}"
-    if key == "alpha":
-        return f"α={number:g}"
-    if key == "warmup":
-        return "no warm-up" if number == 0 else f"warm-up {number:g}"
-    return f"{key}={number:g}"
+    value = _as_number(value)
+    if key == "warmup" and isinstance(value, float):
+        return "no warm-up" if value == 0 else f"warm-up {format_value(value)}"
+    return f"{key_label(key)}={format_value(value)}"
 
 
 # ------------------------------------------------------------------------------------------ figure by K
@@ -202,9 +205,6 @@ def plot_by_k(df: pd.DataFrame, metric: str, *, error: str = "std", title: str =
     return fig
 
 
-_STYLES = ("-", "--", ":", "-.")
-
-
 def _lines(df: pd.DataFrame, extra: Sequence[str]) -> List[Tuple[str, Tuple[str, ...], str, str]]:
     """``(estimator, values of extra, label, line style)`` per line of :func:`plot_by_k`, in the
     estimators' order; an estimator with several variants gets them in its label and one line
@@ -217,19 +217,14 @@ def _lines(df: pd.DataFrame, extra: Sequence[str]) -> List[Tuple[str, Tuple[str,
             if extra else [()]
         for i, values in enumerate(variants):
             label = estimator_label(estimator)
+            named = dict(zip(extra, values))
+            alpha = _as_number(named.get("alpha", 0.0))
             if len(variants) > 1:
-                label += ", " + ", ".join(_variant_text(key, value) for key, value in zip(extra, values))
-            elif "alpha" in extra and _nonzero(values[list(extra).index("alpha")]):
-                label += ", " + _variant_text("alpha", values[list(extra).index("alpha")])
-            out.append((estimator, values, label, _STYLES[i % len(_STYLES)]))
+                label += ", " + ", ".join(_variant_text(key, value) for key, value in named.items())
+            elif isinstance(alpha, float) and not math.isnan(alpha) and alpha != 0.0:
+                label += ", " + _variant_text("alpha", alpha)
+            out.append((estimator, values, label, LINESTYLES[i % len(LINESTYLES)]))
     return out
-
-
-def _nonzero(value: str) -> bool:
-    try:
-        return float(value) != 0.0
-    except ValueError:
-        return value not in ("", "nan", "None")
 
 
 def _zoom_past_start(ax, panel: pd.DataFrame) -> None:
